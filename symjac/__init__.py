@@ -1,0 +1,30 @@
+"""symjac: exact Jacobians with SymPy, and PyTorch autograd held to them.
+
+>>> import symjac
+>>> symjac.jacobian(["x1**2 + x2", "x1 + x2**2"], ["x1", "x2"]).matrix
+Matrix([
+[2*x1,    1],
+[   1, 2*x2]])
+"""
+
+from symjac import examples, limits
+from symjac.exceptions import LimitError, ParseError, SymjacError, SymjacWarning, UnsupportedError
+from symjac.maps import Jacobian, VectorMap, jacobian
+from symjac.numeric import NumericFunction
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Jacobian",
+    "LimitError",
+    "NumericFunction",
+    "ParseError",
+    "SymjacError",
+    "SymjacWarning",
+    "UnsupportedError",
+    "VectorMap",
+    "__version__",
+    "examples",
+    "jacobian",
+    "limits",
+]
