@@ -121,21 +121,50 @@ class _Printer:
         if type(expr) in _RELATIONS:
             return f"({self(expr.lhs)} {_RELATIONS[type(expr)]} {self(expr.rhs)})"
         func = expr.func
+        if isinstance(expr, (sympy.Derivative, sympy.Subs)):
+            # the derivative of an undefined function (sympy.Function("g")): name g itself
+            inner = sorted(
+                {
+                    f.func.__name__
+                    for f in expr.atoms(sympy.Function)
+                    if f.func not in BACKEND_FUNCTIONS
+                }
+            ) or [type(expr).__name__]
+            raise UnsupportedError(
+                f"symjac cannot compile the derivative of {', '.join(inner)} (in "
+                f"{str(expr)[:60]}) for the {self.backend} backend; supported functions: "
+                f"{_supported()}"
+            )
         if isinstance(expr, sympy.Heaviside):
             return f"_heaviside({self(expr.args[0])}, {self(expr.args[1]) if len(expr.args) > 1 else '0.5'})"
         if func in BACKEND_FUNCTIONS:
             spelling = getattr(BACKEND_FUNCTIONS[func], self.backend)
-            return f"{spelling}({', '.join(self(arg) for arg in expr.args)})"
+            args = [self.operand(arg) if len(expr.args) > 1 else self(arg) for arg in expr.args]
+            return f"{spelling}({', '.join(args)})"
         raise UnsupportedError(
             f"symjac cannot compile {func.__name__} (in {str(expr)[:60]}) for the {self.backend} "
             f"backend; supported functions: {_supported()}"
         )
 
+    def operand(self, expr: sympy.Basic) -> str:
+        # torch functions of several tensors (atan2, where) refuse Python numbers, and
+        # torch.as_tensor would give them the default dtype: make constants tensors of
+        # the points' own dtype and device
+        code = self(expr)
+        if self.backend == "torch" and isinstance(expr, sympy.Expr) and expr.is_number:
+            return f"_X.new_tensor({code})"
+        return code
+
     def mul(self, expr: sympy.Mul) -> str:
         numer, denom = [], []
         for factor in expr.args:
             if isinstance(factor, sympy.Pow) and factor.exp.is_number and factor.exp.is_negative:
-                denom.append(self(sympy.Pow(factor.base, -factor.exp, evaluate=False)))
+                inverse = (
+                    factor.base
+                    if factor.exp == -1
+                    else sympy.Pow(factor.base, -factor.exp, evaluate=False)
+                )
+                denom.append(self(inverse))
             else:
                 numer.append(self(factor))
         top = "*".join(numer) if numer else "1"
@@ -161,7 +190,11 @@ class _Printer:
         where = {"numpy": "np.where", "torch": "_where"}.get(self.backend)
         if where is None:
             return f"({self(value)} if {self(cond)} else {self.piecewise(rest)})"
-        return f"{where}({self(cond)}, {self(value)}, {self.piecewise(rest)})"
+        if rest and rest[0][1] is sympy.true:
+            rest_code = self.operand(rest[0][0])
+        else:
+            rest_code = self.piecewise(rest)
+        return f"{where}({self(cond)}, {self.operand(value)}, {rest_code})"
 
 
 # -- backend namespaces -------------------------------------------------------------------------
@@ -169,14 +202,21 @@ class _Printer:
 
 @functools.cache
 def _numpy_namespace() -> dict[str, Any]:
+    # SciPy is optional (not a dependency of symjac): use it when it is installed
     def _erf(x: Any) -> Any:
-        from scipy.special import erf
-
+        try:
+            from scipy.special import erf
+        except ImportError:
+            return np.frompyfunc(math.erf, 1, 1)(x).astype(np.float64)
         return erf(x)
 
     def _sigmoid(x: Any) -> Any:
-        from scipy.special import expit
-
+        try:
+            from scipy.special import expit
+        except ImportError:
+            x = np.asarray(x, dtype=np.float64)
+            e = np.exp(-np.abs(x))
+            return np.where(x >= 0, 1.0, e) / (1.0 + e)
         return expit(x)
 
     return {
@@ -433,7 +473,9 @@ def compile_exprs(
         unpack = [f"    {names[s]} = _X[..., {i}]" for i, s in enumerate(inputs)]
         lines = unpack + lines
         body = []
-        for index, expr in zip(itertools.product(*(range(k) for k in out_shape)), reduced, strict=True):
+        for index, expr in zip(
+            itertools.product(*(range(k) for k in out_shape)), reduced, strict=True
+        ):
             if expr != 0:
                 position = ", ".join(str(i) for i in index)
                 body.append(f"    _out[..., {position}] = {printer(expr)}")
