@@ -8,23 +8,33 @@ Matrix([
 """
 
 from symjac import examples, limits
+from symjac.activations import Activation, get_activation
 from symjac.exceptions import LimitError, ParseError, SymjacError, SymjacWarning, UnsupportedError
 from symjac.maps import Jacobian, VectorMap, jacobian
+from symjac.networks import Layer, Network, Reference, mlp
 from symjac.numeric import NumericFunction
+from symjac.tracing import from_torch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Activation",
     "Jacobian",
+    "Layer",
     "LimitError",
+    "Network",
     "NumericFunction",
     "ParseError",
+    "Reference",
     "SymjacError",
     "SymjacWarning",
     "UnsupportedError",
     "VectorMap",
     "__version__",
     "examples",
+    "from_torch",
+    "get_activation",
     "jacobian",
     "limits",
+    "mlp",
 ]

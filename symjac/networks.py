@@ -1,0 +1,567 @@
+r"""Fully connected networks built symbolically, layer by layer.
+
+A :class:`Network` is a chain of stages :math:`s_l = \sigma_l(W_l s_{l-1} + b_l)`.
+For the seed document's ``[1, 2, 2, 1]`` tanh network the stages are
+:math:`x \to a \to b \to p`, with one Jacobian per stage.
+
+NOTE: layer-rule
+    A layer's Jacobian is never obtained by differentiating a composed
+    expression (that tree grows like width^depth). Each activation's
+    derivative is derived once by SymPy (:mod:`symjac.activations`) and the
+    rule :math:`J_l = \operatorname{diag}(\sigma_l'(z_l))\, W_l`, with
+    :math:`z_l = W_l s_{l-1} + b_l`, is instantiated entry by entry:
+    :math:`(J_l)_{ij} = \sigma_l'(z_{l,i})\, W_{l,ij}`. The whole Jacobian is
+    the chain product :math:`J_D \cdots J_1` with each stage's value
+    substituted, multiplied in the cheaper order for the shapes (from the
+    output side when the network narrows: reverse mode). The symbolic identity
+    with direct differentiation is checked in the tests.
+
+>>> import symjac
+>>> net = symjac.mlp([1, 2, 1], activation="tanh")
+>>> [J.shape for J in net.layer_jacobians()]
+[(2, 1), (1, 2)]
+>>> net.layer_jacobians()[0].matrix
+Matrix([
+[w^{(1)}_{11}*(1 - tanh(b^{(1)}_{1} + w^{(1)}_{11}*x)**2)],
+[w^{(1)}_{21}*(1 - tanh(b^{(1)}_{2} + w^{(1)}_{21}*x)**2)]])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sympy
+
+from symjac import latex as _latex
+from symjac import limits
+from symjac.activations import Activation, get_activation
+from symjac.exceptions import LimitError
+from symjac.maps import Jacobian, VectorMap
+from symjac.variables import exact_number, exact_point
+
+__all__ = ["Layer", "Network", "Reference", "mlp"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One stage: ``activation(weight @ s + bias)``, with exact SymPy weights.
+
+    ``weight`` has shape ``(out, in)`` and ``bias`` ``(out, 1)`` (or ``None``).
+    ``squeeze`` records that the output is squeezed to a scalar (the seed's
+    ``layer3``), which does not change the Jacobian's rows.
+
+    >>> import sympy
+    >>> layer = Layer(sympy.ImmutableMatrix([[2, 0]]), None, get_activation("identity"))
+    >>> layer.shape
+    (1, 2)
+    """
+
+    weight: sympy.ImmutableMatrix
+    bias: sympy.ImmutableMatrix | None
+    activation: Activation
+    squeeze: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(out_features, in_features)``."""
+        return tuple(self.weight.shape)  # type: ignore[return-value]
+
+
+@dataclasses.dataclass
+class Reference:
+    """High-precision values of a network at one point (from :meth:`Network.reference`).
+
+    ``stages`` holds each stage's value (input first), ``layers`` each layer
+    Jacobian, ``chain`` the product of the layer Jacobians and ``whole`` the
+    whole Jacobian; all are NumPy object arrays of mpmath numbers.
+    """
+
+    digits: int
+    stages: list[np.ndarray]
+    layers: list[np.ndarray]
+    chain: np.ndarray
+    whole: np.ndarray
+
+
+def _matvec(matrix: sympy.MatrixBase, vector: Sequence[sympy.Expr]) -> list[sympy.Expr]:
+    rows, cols = matrix.shape
+    return [sympy.Add(*[matrix[i, j] * vector[j] for j in range(cols)]) for i in range(rows)]
+
+
+def _matmul(a: list[list[sympy.Expr]], b: list[list[sympy.Expr]]) -> list[list[sympy.Expr]]:
+    inner = len(b)
+    return [
+        [sympy.Add(*[row[k] * b[k][j] for k in range(inner)]) for j in range(len(b[0]))]
+        for row in a
+    ]
+
+
+def _stage_names(depth: int, n_out: int) -> list[str]:
+    hidden = "abcdefghkmnqrstuv"
+    names = [hidden[i] if i < len(hidden) else f"h{i + 1}_" for i in range(depth - 1)]
+    return [*names, "p" if n_out == 1 else "y"]
+
+
+def _stage_symbols(name: str, width: int) -> tuple[sympy.Symbol, ...]:
+    if width == 1:
+        return (sympy.Symbol(name, real=True),)
+    return tuple(sympy.Symbol(f"{name}{i + 1}", real=True) for i in range(width))
+
+
+class Network:
+    r"""A fully connected network as a chain of exact symbolic stages.
+
+    Build one with :func:`mlp` (symbolic or given weights) or
+    :func:`symjac.from_torch` (the exact weights of a ``torch.nn.Module``).
+
+    ``stages`` are the per-layer :class:`~symjac.VectorMap`\ s (``x -> a -> b -> p``
+    for the seed's network); ``layer_jacobians()`` gives :math:`J_1, J_2, \dots`
+    by the layer rule (NOTE: layer-rule); ``jacobian()`` the whole network's.
+
+    >>> import symjac
+    >>> net = symjac.mlp([1, 2, 2, 1], weights=[[[1], [2]], [[1, 0], [0, 1]], [[1, -1]]], biases=False)
+    >>> [s.name for s in net.stages], net.sizes
+    (['a', 'b', 'p'], (1, 2, 2, 1))
+    >>> net.chain_at([0]) == net.jacobian().at([0])
+    True
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        *,
+        input_names: Sequence[str] | None = None,
+        stage_names: Sequence[str] | None = None,
+        module: Any = None,
+    ):
+        if not layers:
+            raise ValueError("a network needs at least one layer, got none")
+        for k, (prev, layer) in enumerate(zip(layers, layers[1:])):
+            if prev.shape[0] != layer.shape[1]:
+                raise ValueError(
+                    f"layer {k + 2} takes {layer.shape[1]} inputs but layer {k + 1} gives "
+                    f"{prev.shape[0]} outputs; the sizes must chain"
+                )
+        self.layers = tuple(layers)
+        self.sizes = (layers[0].shape[1], *(layer.shape[0] for layer in layers))
+        self.module = module
+        n_in = self.sizes[0]
+        if input_names is None:
+            input_names = ["x"] if n_in == 1 else [f"x{i + 1}" for i in range(n_in)]
+        self.inputs = tuple(sympy.Symbol(str(n), real=True) for n in input_names)
+        if len(self.inputs) != n_in:
+            raise ValueError(f"{len(self.inputs)} input names for {n_in} inputs")
+        names = list(stage_names) if stage_names else _stage_names(len(layers), self.sizes[-1])
+        if len(names) != len(layers):
+            raise ValueError(f"{len(names)} stage names for {len(layers)} layers")
+        self.stage_names = tuple(names)
+        self.stage_symbols = [self.inputs] + [
+            _stage_symbols(name, width) for name, width in zip(names, self.sizes[1:])
+        ]
+        params: set[sympy.Symbol] = set()
+        for layer in layers:
+            params |= layer.weight.free_symbols
+            if layer.bias is not None:
+                params |= layer.bias.free_symbols
+        self.params = tuple(sorted(params, key=lambda s: s.name))
+
+    # -- structure --------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        acts = ", ".join(layer.activation.label for layer in self.layers)
+        kind = "symbolic" if self.params else "exact"
+        return f"Network(sizes={list(self.sizes)}, activations=[{acts}], weights={kind})"
+
+    def _pre_activation(self, index: int, inputs: Sequence[sympy.Expr]) -> list[sympy.Expr]:
+        layer = self.layers[index]
+        z = _matvec(layer.weight, inputs)
+        if layer.bias is not None:
+            z = [zi + bi for zi, bi in zip(z, layer.bias)]
+        return z
+
+    @property
+    def stages(self) -> list[VectorMap]:
+        """One :class:`~symjac.VectorMap` per layer, each in its own input symbols."""
+        maps = []
+        for k, layer in enumerate(self.layers):
+            z = self._pre_activation(k, self.stage_symbols[k])
+            outs = [layer.activation(zi) for zi in z]
+            maps.append(
+                VectorMap._trusted(
+                    outs,
+                    self.stage_symbols[k],
+                    name=self.stage_names[k],
+                    params=self.params,
+                    output_names=[s.name for s in self.stage_symbols[k + 1]],
+                )
+            )
+        return maps
+
+    def _layer_matrix(self, index: int, inputs: Sequence[sympy.Expr]) -> list[list[sympy.Expr]]:
+        # NOTE: layer-rule: (J_l)_ij = s'(z_i) W_ij, no differentiation of the composition
+        layer = self.layers[index]
+        z = self._pre_activation(index, inputs)
+        rows, cols = layer.shape
+        result = []
+        for i in range(rows):
+            slope = layer.activation.prime(z[i])
+            result.append([slope * layer.weight[i, j] for j in range(cols)])
+        return result
+
+    def layer_jacobians(self) -> list[Jacobian]:
+        r"""``[J_1, ..., J_D]``: each layer's exact Jacobian in its own input symbols.
+
+        >>> import symjac
+        >>> net = symjac.mlp([2, 1], output_activation="tanh")
+        >>> net.layer_jacobians()[0].latex(show="value")
+        '\\begin{pmatrix} w^{(1)}_{11} \\left(1 - \\tanh^{2}{\\left(b^{(1)}_{1} + w^{(1)}_{11} x_{1} + w^{(1)}_{12} x_{2} \\right)}\\right) & w^{(1)}_{12} \\left(1 - \\tanh^{2}{\\left(b^{(1)}_{1} + w^{(1)}_{11} x_{1} + w^{(1)}_{12} x_{2} \\right)}\\right) \\end{pmatrix}'
+        """
+        jacobians = []
+        for k, stage in enumerate(self.stages):
+            rows = self._layer_matrix(k, self.stage_symbols[k])
+            jacobians.append(Jacobian(sympy.ImmutableMatrix(rows), stage, name=f"J_{k + 1}"))
+        return jacobians
+
+    def _chain_cost(self) -> int:
+        sizes = self.sizes
+        n_in, n_out = sizes[0], sizes[-1]
+        forward = sum(sizes[k + 1] * sizes[k] * n_in for k in range(1, len(sizes) - 1))
+        reverse = sum(n_out * sizes[k + 1] * sizes[k] for k in range(len(sizes) - 2))
+        stage_values = sum(sizes[k] * sizes[k + 1] for k in range(len(sizes) - 1))
+        return min(forward, reverse) + 2 * stage_values
+
+    def _stage_values(self) -> list[list[sympy.Expr]]:
+        values: list[list[sympy.Expr]] = [list(self.inputs)]
+        for k, layer in enumerate(self.layers):
+            z = self._pre_activation(k, values[-1])
+            values.append([layer.activation(zi) for zi in z])
+        return values
+
+    def _chain(self, values: Sequence[Sequence[sympy.Expr]]) -> list[list[sympy.Expr]]:
+        mats = [self._layer_matrix(k, values[k]) for k in range(len(self.layers))]
+        if self.sizes[-1] <= self.sizes[0]:  # reverse mode: start from the output side
+            product = mats[-1]
+            for mat in reversed(mats[:-1]):
+                product = _matmul(product, mat)
+        else:
+            product = mats[0]
+            for mat in mats[1:]:
+                product = _matmul(mat, product)
+        return product
+
+    def as_map(self) -> VectorMap:
+        """The whole network as one composed :class:`~symjac.VectorMap` ``x -> output``.
+
+        >>> import symjac
+        >>> symjac.mlp([1, 1], weights=[[[3]]], biases=[[1]], activation="identity").as_map().outputs
+        (3*x + 1,)
+        """
+        values = self._stage_values()
+        return VectorMap._trusted(
+            values[-1],
+            self.inputs,
+            name=self.stage_names[-1],
+            params=self.params,
+            output_names=[s.name for s in self.stage_symbols[-1]],
+        )
+
+    def jacobian(self) -> Jacobian:
+        """The whole network's exact Jacobian, as the chain of layer Jacobians (NOTE: layer-rule).
+
+        Refuses with :class:`~symjac.LimitError` when the chain would need more
+        than ``limits.max_jacobian_ops`` SymPy operations.
+
+        >>> import symjac
+        >>> J = symjac.mlp([1, 1, 1], weights=[[[2]], [[3]]], biases=False, activation="identity").jacobian()
+        >>> J.matrix
+        Matrix([[6]])
+        """
+        cost = self._chain_cost()
+        cap = limits.current().max_jacobian_ops
+        if cost > cap:
+            raise LimitError(
+                f"the whole-network symbolic Jacobian of a {list(self.sizes)} network needs about "
+                f"{cost} SymPy operations; the limit is max_jacobian_ops={cap}. Use "
+                "net.layer_jacobians() (layerwise) or net.numeric() for values, or raise the "
+                "limit with symjac.limits.override(max_jacobian_ops=...)"
+            )
+        values = self._stage_values()
+        whole = self.as_map()
+        return Jacobian(
+            sympy.ImmutableMatrix(self._chain(values)), whole, name=f"J_{{{whole.name}}}"
+        )
+
+    # -- values -----------------------------------------------------------------------------
+    def _exact_input(self, x: Any) -> list[sympy.Expr]:
+        values = exact_point(x, self.inputs)
+        return [values[s] for s in self.inputs]
+
+    def _require_concrete(self, what: str) -> None:
+        if self.params:
+            shown = ", ".join(s.name for s in self.params[:4])
+            raise ValueError(
+                f"{what} needs numeric weights, but this network has symbolic ones ({shown}, ...); "
+                "build it with weights= or from_torch(), or substitute with net.subs({...})"
+            )
+
+    def trace(self, x: Any, *, digits: int | None = None) -> list[sympy.Matrix]:
+        """Every stage's exact value at ``x``: ``[x, a, b, p]`` for the seed's network.
+
+        ``x`` is a sequence, 1-D array or tensor; floats are taken exactly. With
+        ``digits`` the values are evaluated to that many significant digits.
+
+        >>> import symjac
+        >>> net = symjac.mlp([1, 1], weights=[[[2]]], biases=[[1]], output_activation="tanh")
+        >>> net.trace([0.5])
+        [Matrix([[1/2]]), Matrix([[tanh(2)]])]
+        """
+        values = [self._exact_input(x)]
+        for k, layer in enumerate(self.layers):
+            z = self._pre_activation(k, values[-1])
+            values.append([layer.activation(zi) for zi in z])
+        mats = [sympy.Matrix(v) for v in values]
+        return [m.evalf(digits) for m in mats] if digits else mats
+
+    def chain_at(self, x: Any) -> sympy.Matrix:
+        """``J_D(s_{D-1}(x)) ... J_1(x)``: the chain product at ``x``, exact.
+
+        >>> import symjac, sympy
+        >>> net = symjac.mlp([1, 1], weights=[[[2]]], biases=False, activation="tanh")
+        >>> net.chain_at([0])
+        Matrix([[2]])
+        """
+        return sympy.Matrix(self._chain([list(v) for v in self.trace(x)]))
+
+    def numeric(self, backend: str = "numpy") -> Any:
+        """The compiled whole Jacobian: points ``(..., n_in)`` to ``(..., n_out, n_in)``.
+
+        ``"numpy"`` computes in float64; ``"torch"`` keeps the input tensor's
+        dtype and device (weights are cast to it); ``"mpmath"`` evaluates the
+        exact chain at 50 digits.
+
+        >>> import symjac, numpy as np
+        >>> net = symjac.mlp([1, 2, 1], weights=[[[1], [2]], [[1, 1]]], biases=False, activation="tanh")
+        >>> fn = net.numeric("numpy")
+        >>> bool(np.allclose(fn([[0.0]]), [[[3.0]]]))
+        True
+        """
+        self._require_concrete("numeric()")
+        from symjac.chain import compile_network
+
+        return compile_network(self, backend)
+
+    def reference(self, x: Any, *, digits: int = 50) -> Reference:
+        """mpmath values (``digits`` significant digits) of every stage, layer Jacobian,
+        their chain product and the whole Jacobian at ``x``.
+
+        >>> import symjac
+        >>> net = symjac.mlp([1, 1], weights=[[[2]]], biases=False, output_activation="tanh")
+        >>> ref = net.reference([0.5], digits=20)
+        >>> str(ref.whole[0, 0])
+        '0.83994868322805213879'
+        """
+        self._require_concrete("reference()")
+        import mpmath
+
+        ctx = mpmath.MPContext()
+        ctx.dps = digits
+        exact_stages = self.trace(x)
+
+        def to_mp(matrix: sympy.MatrixBase) -> np.ndarray:
+            out = np.empty(matrix.shape, dtype=object)
+            for i in range(matrix.shape[0]):
+                for j in range(matrix.shape[1]):
+                    out[i, j] = ctx.mpf(str(sympy.N(matrix[i, j], digits + 15)))
+            return out
+
+        # evaluate stage values once at high precision, then each layer rule at those values
+        stage_values = []
+        for stage in exact_stages:
+            stage_values.append([sympy.Float(str(v), digits + 15) for v in to_mp(stage).ravel()])
+        layers = [
+            to_mp(sympy.Matrix(self._layer_matrix(k, stage_values[k])))
+            for k in range(len(self.layers))
+        ]
+        product = layers[-1]
+        for mat in reversed(layers[:-1]):
+            product = np.dot(product, mat)
+        chain = product
+        whole = to_mp(sympy.Matrix(self._chain([list(v) for v in exact_stages])))
+        stages = [to_mp(s).ravel() for s in exact_stages]
+        return Reference(digits=digits, stages=stages, layers=layers, chain=chain, whole=whole)
+
+    def subs(self, values: Mapping[Any, Any]) -> Network:
+        """A copy with symbolic weights replaced by numbers (keys: Symbols or their names).
+
+        >>> import symjac
+        >>> net = symjac.mlp([1, 1], activation="identity", bias=False)
+        >>> net.subs({"w^{(1)}_{11}": 3}).jacobian().matrix
+        Matrix([[3]])
+        """
+        by_name = {s.name: s for s in self.params}
+        replace = {}
+        for key, value in values.items():
+            name = key.name if isinstance(key, sympy.Symbol) else key
+            if name not in by_name:
+                raise ValueError(
+                    f"{key!r} is not a weight of this network; weights: {', '.join(by_name)}"
+                )
+            replace[by_name[name]] = exact_number(value, label=str(name))
+        layers = [
+            dataclasses.replace(
+                layer,
+                weight=layer.weight.xreplace(replace),
+                bias=None if layer.bias is None else layer.bias.xreplace(replace),
+            )
+            for layer in self.layers
+        ]
+        return Network(
+            layers, input_names=[s.name for s in self.inputs], stage_names=self.stage_names
+        )
+
+    # -- printing ---------------------------------------------------------------------------
+    def latex(self, *, digits: int | None = 4) -> str:
+        r"""Each stage's map, each :math:`J_l` as formulas, and the chain-rule equation.
+
+        Concrete weights are rounded to ``digits`` for display; symbolic weights
+        also get the matrix form of the layer rule.
+
+        >>> import symjac
+        >>> print(symjac.mlp([1, 1], activation="tanh").latex().splitlines()[-1])
+        \frac{\partial p}{\partial x} = J_1
+        """
+        lines = []
+        for k, (stage, jac) in enumerate(zip(self.stages, self.layer_jacobians())):
+            lines.append(stage.latex(digits=digits))
+            lines.append(jac.latex(digits=digits))
+            if self.params:
+                lines.append(self._layer_rule_latex(k))
+        out = self.stage_names[-1]
+        ins = "x" if len(self.inputs) == 1 else r"\mathbf{x}"
+        product = " ".join(f"J_{k}" for k in range(len(self.layers), 0, -1))
+        d = r"\partial"
+        lines.append(rf"\frac{{{d} {_latex.symbol_latex(out)}}}{{{d} {ins}}} = {product}")
+        return _latex.truncate("\n".join(lines))
+
+    def _layer_rule_latex(self, k: int) -> str:
+        act = self.layers[k].activation
+        n = k + 1
+        if act.derivative == 1:
+            return rf"J_{n} = W^{{({n})}}"
+        source = _latex.symbol_latex(self.stage_names[k - 1]) if k else "x"
+        if len(self.stage_symbols[k]) > 1:
+            source = rf"\mathbf{{{source}}}"
+        bias = rf" + \mathbf{{b}}^{{({n})}}" if self.layers[k].bias is not None else ""
+        z = sympy.Symbol(rf"W^{{({n})}} {source}{bias}", real=True)
+        return rf"J_{n} = \operatorname{{diag}}\left({_latex.expr_latex(act.prime(z))}\right) W^{{({n})}}"
+
+    def _repr_latex_(self) -> str:
+        return "$$" + r" \\ ".join(self.latex().splitlines()) + "$$"
+
+
+def _weight_symbols(layer: int, rows: int, cols: int) -> sympy.ImmutableMatrix:
+    sep = "," if max(rows, cols) > 9 else ""
+    return sympy.ImmutableMatrix(
+        rows,
+        cols,
+        [
+            sympy.Symbol(f"w^{{({layer})}}_{{{i + 1}{sep}{j + 1}}}", real=True)
+            for i in range(rows)
+            for j in range(cols)
+        ],
+    )
+
+
+def _matrix(value: Any, shape: tuple[int, int], what: str) -> sympy.ImmutableMatrix:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().double().numpy()
+    arr = np.asarray(value, dtype=object)
+    if arr.ndim == 1 and shape[1] == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.shape != shape:
+        raise ValueError(f"{what} must have shape {shape}, got {arr.shape}")
+    return sympy.ImmutableMatrix(
+        shape[0],
+        shape[1],
+        [
+            exact_number(v, label=what) if not isinstance(v, sympy.Symbol) else v
+            for v in arr.ravel()
+        ],
+    )
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: Any = "tanh",
+    *,
+    bias: bool = True,
+    weights: Sequence[Any] | None = None,
+    biases: Sequence[Any] | bool | None = None,
+    output_activation: Any = "identity",
+) -> Network:
+    r"""A fully connected network of the given layer ``sizes``.
+
+    Hidden layers use ``activation`` (a name, or one per hidden layer), the last
+    layer ``output_activation`` (identity by default, as in the seed). Without
+    ``weights`` every weight and bias is a symbol :math:`w^{(l)}_{ij}`,
+    :math:`b^{(l)}_i`; with them (nested lists, arrays or tensors of shape
+    ``(out, in)``) the weights are exact numbers. ``biases=False`` or
+    ``bias=False`` drops the biases.
+
+    >>> import symjac
+    >>> net = symjac.mlp([1, 2, 2, 1], activation="tanh")
+    >>> net
+    Network(sizes=[1, 2, 2, 1], activations=[tanh, tanh, identity], weights=symbolic)
+    >>> net.layer_jacobians()[2].matrix
+    Matrix([[w^{(3)}_{11}, w^{(3)}_{12}]])
+    """
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"sizes must be a sequence of ints such as [1, 2, 2, 1], got {sizes!r}")
+    if len(sizes) < 2 or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes
+    ):
+        raise ValueError(
+            f"sizes must be at least two positive ints such as [1, 2, 2, 1], got {list(sizes)}"
+        )
+    depth = len(sizes) - 1
+    if isinstance(activation, (str, Activation)):
+        acts = [get_activation(activation)] * (depth - 1)
+    else:
+        acts = [get_activation(a) for a in activation]
+        if len(acts) != depth - 1:
+            raise ValueError(f"{len(acts)} activations for {depth - 1} hidden layers")
+    acts.append(get_activation(output_activation))
+    if biases is False:
+        bias = False
+        biases = None
+    if weights is not None and len(weights) != depth:
+        raise ValueError(f"{len(weights)} weight matrices for {depth} layers")
+    if biases is not None and biases is not True and len(biases) != depth:
+        raise ValueError(f"{len(biases)} bias vectors for {depth} layers")
+    layers = []
+    for k in range(depth):
+        shape = (sizes[k + 1], sizes[k])
+        w = (
+            _weight_symbols(k + 1, *shape)
+            if weights is None
+            else _matrix(weights[k], shape, f"weights[{k}]")
+        )
+        if not bias:
+            b = None
+        elif biases is None or biases is True:
+            b = (
+                sympy.ImmutableMatrix(
+                    [
+                        sympy.Symbol(f"b^{{({k + 1})}}_{{{i + 1}}}", real=True)
+                        for i in range(shape[0])
+                    ]
+                )
+                if weights is None
+                else sympy.zeros(shape[0], 1).as_immutable()
+            )
+        else:
+            b = _matrix(biases[k], (shape[0], 1), f"biases[{k}]")
+        layers.append(Layer(w, b, acts[k]))
+    return Network(layers)

@@ -1,0 +1,27 @@
+"""Shared fixtures: a seeded random generator and torch autograd as the reference Jacobian."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240601)
+
+
+def autograd_jacobian(fn, points: torch.Tensor) -> torch.Tensor:
+    """Per-point Jacobians ``(B, m, n)`` of a batched map ``(B, n) -> (B, m)``.
+
+    Rows of a batch do not interact, so the Jacobian of the batch sum is the
+    stack of the per-point Jacobians.
+    """
+    jac = torch.autograd.functional.jacobian(lambda X: fn(X).sum(0), points, vectorize=True)
+    return jac.permute(1, 0, 2)
+
+
+@pytest.fixture
+def torch_jacobian():
+    return autograd_jacobian
