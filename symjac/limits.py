@@ -36,10 +36,15 @@ class Limits:
     max_nodes: int = 5_000
     #: nesting depth of one expression (parentheses, calls, operators)
     max_depth: int = 100
-    #: digits in one integer literal (and in a constant computed from literals)
+    #: significant digits in one number literal (``123.45`` has 5; ``0.001`` has 3)
     max_digits: int = 100
-    #: absolute value of a numeric exponent
+    #: absolute value of a numeric exponent, of the exponent in ``1e-5``, and of the
+    #: numeric argument of ``exp sinh cosh sigmoid softplus`` (``exp(1000)`` is allowed)
     max_exponent: int = 1_000
+    #: decimal digits of any constant computed while parsing (``2**1000`` has 302):
+    #: exact rationals are refused before they are computed, other constants once
+    #: evaluated to 15 digits must be below ``10**max_constant_digits``
+    max_constant_digits: int = 1_000
     #: SymPy operations in a whole-network symbolic Jacobian (entries x tree size)
     max_jacobian_ops: int = 2_000_000
     #: characters in a LaTeX string before it is truncated with a note

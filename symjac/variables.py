@@ -64,6 +64,10 @@ RESERVED_NAMES = frozenset(
 )
 
 
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _check_name(name: str) -> str:
     if not isinstance(name, str):
         raise TypeError(
@@ -71,10 +75,15 @@ def _check_name(name: str) -> str:
         )
     if not name:
         raise ValueError("empty variable name; use identifiers such as 'x' or 'x1'")
+    if len(name) > _MAX_NAME:
+        raise ValueError(
+            f"variable name of {len(name)} characters; names have at most {_MAX_NAME}, "
+            "use a short name such as 'x1'"
+        )
     if not (name.isascii() and name.isidentifier()):
         raise ValueError(
-            f"variable name {name!r} is not an ASCII identifier; use letters, digits and _ "
-            "starting with a letter, e.g. 'x1'"
+            f"variable name {_short(name)!r} is not an ASCII identifier; use letters, digits "
+            "and _ starting with a letter, e.g. 'x1'"
         )
     if name.startswith("_"):
         raise ValueError(f"variable name {name!r} starts with '_'; start with a letter")
@@ -87,6 +96,10 @@ def _check_name(name: str) -> str:
     if name in PARSER_FUNCTIONS:
         raise ValueError(f"variable name {name!r} is a function name; use e.g. '{name}_1'")
     return name
+
+
+#: longest variable name accepted (names are printed in messages and LaTeX)
+_MAX_NAME = 100
 
 
 def _split(spec: str) -> list[str]:
@@ -109,14 +122,19 @@ def make_symbols(
     ...
     ValueError: variables list 'x' twice; each variable must appear once, in input order
     """
-    if isinstance(spec, (sympy.Symbol, str)):
-        items: list[Any] = [spec] if isinstance(spec, sympy.Symbol) else _split(spec)
-    elif isinstance(spec, Iterable):
+    if isinstance(spec, (bytes, bytearray)):
+        raise TypeError(
+            f"{what} must be names (str) or sympy Symbols, got {type(spec).__name__}; "
+            "decode it first, e.g. b'x'.decode()"
+        )
+    if isinstance(spec, str):
+        items: list[Any] = _split(spec)
+    elif isinstance(spec, (sympy.Basic, numbers.Number)) or not isinstance(spec, Iterable):
+        items = [spec]  # one Symbol, or a mistake judged below
+    else:
         items = []
         for item in spec:
             items.extend(_split(item) if isinstance(item, str) else [item])
-    else:
-        raise TypeError(f"{what} must be names or sympy Symbols, got {type(spec).__name__}")
     symbols: list[sympy.Symbol] = []
     for item in items:
         if isinstance(item, sympy.Symbol):
@@ -126,12 +144,18 @@ def make_symbols(
             symbols.append(sympy.Symbol(_check_name(item), real=True))
         elif isinstance(item, sympy.Basic):
             raise ValueError(
-                f"{what} must be symbols, got the expression {item}; name a symbol instead"
+                f"{what} must be symbols, got the expression {_short(str(item))}; "
+                "name a symbol such as 'x1' instead"
             )
-        elif isinstance(item, numbers.Number):
-            raise ValueError(f"{what} must be names, got the number {item!r}")
+        elif isinstance(item, numbers.Number) and not isinstance(item, bool):
+            raise ValueError(
+                f"{what} must be names, got the number {item!r}; use a name such as 'x1'"
+            )
         else:
-            raise TypeError(f"{what} must be names or sympy Symbols, got {type(item).__name__}")
+            raise TypeError(
+                f"{what} must be names (str) or sympy Symbols, got {type(item).__name__}; "
+                "use a name such as 'x1'"
+            )
     seen: set[str] = set()
     for sym in symbols:
         if sym.name in seen:
@@ -163,9 +187,15 @@ def exact_number(value: Any, *, label: str = "value") -> sympy.Expr:
             raise ValueError(f"{label} must be a finite real number, got {value}")
         return value
     if isinstance(value, str):
+        from symjac.exceptions import LimitError, ParseError
         from symjac.parsing import parse_number
 
-        return parse_number(value)
+        try:
+            return parse_number(value)
+        except ParseError as err:
+            raise ParseError(f"{label}: {err}", text=err.text, piece=err.piece) from None
+        except LimitError as err:
+            raise LimitError(f"{label}: {err}") from None
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         if getattr(value, "is_meta", False):
             raise ValueError(f"{label} is a meta tensor, which holds no value")
