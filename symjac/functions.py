@@ -137,6 +137,7 @@ BACKEND_FUNCTIONS: dict[type, Row] = {
     sympy.sinh: Row("np.sinh", "torch.sinh", "mp.sinh"),
     sympy.cosh: Row("np.cosh", "torch.cosh", "mp.cosh"),
     sympy.tanh: Row("np.tanh", "torch.tanh", "mp.tanh"),
+    sympy.sech: Row("_sech", "_sech", "mp.sech"),
     sympy.asinh: Row("np.arcsinh", "torch.asinh", "mp.asinh"),
     sympy.acosh: Row("np.arccosh", "torch.acosh", "mp.acosh"),
     sympy.atanh: Row("np.arctanh", "torch.atanh", "mp.atanh"),

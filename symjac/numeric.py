@@ -34,7 +34,7 @@ import numpy as np
 import sympy
 
 from symjac.exceptions import UnsupportedError
-from symjac.functions import BACKEND_FUNCTIONS, BACKENDS
+from symjac.functions import BACKEND_FUNCTIONS, BACKENDS, sigmoid
 
 __all__ = ["NumericFunction", "compile_exprs"]
 
@@ -197,6 +197,35 @@ class _Printer:
         return f"{where}({self(cond)}, {self.operand(value)}, {rest_code})"
 
 
+def _stabilized(expr: sympy.Basic, memo: dict[sympy.Basic, sympy.Basic]) -> sympy.Basic:
+    """Rewrite cancelling forms before code generation.
+
+    NOTE: stable-rewrites. ``1 - tanh(u)**2`` and ``1 - sigmoid(u)`` cancel
+    catastrophically in floating point (torch's autograd returns 0 for
+    tanh'(10) in float32, while the true value is a normal float32 number);
+    the equal forms ``sech(u)**2`` and ``sigmoid(-u)`` do not. Applied to the
+    float backends only, before ``cse`` hides the pattern; memoised, because
+    network expressions share subtrees. mpmath code keeps the plain form.
+    """
+    if expr in memo:
+        return memo[expr]
+    result = expr
+    if expr.args:
+        args = [_stabilized(arg, memo) for arg in expr.args]
+        if any(new is not old for new, old in zip(args, expr.args)):
+            result = expr.func(*args)
+    if isinstance(result, sympy.Add) and len(result.args) == 2 and result.args[0].is_Number:
+        c = result.args[0]
+        coeff, term = result.args[1].as_coeff_Mul()
+        if coeff == -c:
+            if isinstance(term, sympy.Pow) and term.exp == 2 and isinstance(term.base, sympy.tanh):
+                result = c * sympy.sech(term.base.args[0]) ** 2
+            elif isinstance(term, sigmoid):
+                result = c * sigmoid(-term.args[0])
+    memo[expr] = result
+    return result
+
+
 # -- backend namespaces -------------------------------------------------------------------------
 
 
@@ -224,6 +253,7 @@ def _numpy_namespace() -> dict[str, Any]:
         "_erf": _erf,
         "_sigmoid": _sigmoid,
         "_softplus": lambda x: np.logaddexp(0.0, x),
+        "_sech": lambda x: 1.0 / np.cosh(x),
         "_heaviside": lambda x, h: np.heaviside(x, h),
         "_max": lambda *a: functools.reduce(np.maximum, a),
         "_min": lambda *a: functools.reduce(np.minimum, a),
@@ -255,6 +285,7 @@ def _torch_namespace() -> dict[str, Any]:
         "torch": torch,
         "_where": _where,
         "_softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x)),
+        "_sech": lambda x: torch.cosh(x).reciprocal(),
         "_heaviside": lambda x, h: torch.heaviside(x, torch.full_like(x, h)),
         "_max": lambda *a: functools.reduce(torch.maximum, _like(a)),
         "_min": lambda *a: functools.reduce(torch.minimum, _like(a)),
@@ -457,6 +488,9 @@ def compile_exprs(
     else:
         namespace = _mpmath_namespace(digits or 50)
     names = {sym: f"_x{i}" for i, sym in enumerate(inputs)}
+    if backend != "mpmath":
+        memo: dict[sympy.Basic, sympy.Basic] = {}
+        exprs = [_stabilized(e, memo) for e in exprs]
     temps = sympy.numbered_symbols("_cse", real=True)
     replacements, reduced = sympy.cse(list(exprs), symbols=temps, order="none")
     printer = _Printer(backend, names, namespace, digits or 50)
