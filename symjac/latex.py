@@ -29,13 +29,15 @@ __all__ = ["expr_latex", "matrix_latex", "partial_latex", "symbol_latex", "trunc
 def symbol_latex(name: str) -> str:
     """LaTeX for a variable name: a trailing number becomes a subscript.
 
-    >>> symbol_latex("w"), symbol_latex("b2")
-    ('w', 'b_2')
+    >>> symbol_latex("w"), symbol_latex("b2"), symbol_latex("phi1")
+    ('w', 'b_2', '\\\\phi_1')
     """
     match = re.fullmatch(r"([A-Za-z]+)(\d+)", name)
     if match:
         letters, digits = match.groups()
-        return f"{letters}_{digits}" if len(digits) == 1 else f"{letters}_{{{digits}}}"
+        # Greek names print as SymPy prints them in values: phi1 -> \phi_1
+        base = letters if len(letters) == 1 else sympy.latex(sympy.Symbol(letters))
+        return f"{base}_{digits}" if len(digits) == 1 else f"{base}_{{{digits}}}"
     if re.fullmatch(r"[A-Za-z]", name) or "\\" in name or "{" in name:
         return name
     return sympy.latex(sympy.Symbol(name))

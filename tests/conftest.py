@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 import pytest
 import torch
+
+# When a property test fails, Hypothesis imports libcst to write a patch; libcst's
+# import warns (DeprecationWarning from mypy_extensions), which filterwarnings=error
+# turns into an INTERNALERROR hiding the falsifying example. Import it once, quietly.
+with contextlib.suppress(ImportError), warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import libcst.metadata  # noqa: F401
 
 
 @pytest.fixture

@@ -89,7 +89,10 @@ def test_map_at_gives_the_outputs():
         ([1, 2, 3], r"expected 2 coordinates in the order \(x1, x2\), got 3"),
         ([1], r"expected 2 coordinates in the order \(x1, x2\), got 1"),
         ({"x1": 1}, r"no value for x2; give all of \(x1, x2\)"),
-        ({"x1": 1, "x2": 2, "z": 0}, r"unknown variable 'z' in the point; the variables are \(x1, x2\)"),
+        (
+            {"x1": 1, "x2": 2, "z": 0},
+            r"unknown variable 'z' in the point; the variables are \(x1, x2\)",
+        ),
         (np.zeros((2, 2)), r"expected one point of shape \(2,\) in the order \(x1, x2\)"),
         ([1, float("nan")], r"x2 is nan; exact evaluation needs finite real numbers"),
     ],
@@ -117,7 +120,9 @@ def test_gradient_of_scalar_map_is_a_column():
 
 
 def test_gradient_needs_one_output():
-    with pytest.raises(ValueError, match=r"a gradient needs a scalar map \(1 output\); f has 2 outputs"):
+    with pytest.raises(
+        ValueError, match=r"a gradient needs a scalar map \(1 output\); f has 2 outputs"
+    ):
         planar().gradient()
 
 
@@ -172,7 +177,9 @@ def test_user_symbols_with_assumptions_are_kept():
     ],
 )
 def test_mixing_assumptions_of_one_name_is_refused(outputs, inputs):
-    with pytest.raises(ValueError, match=r"symbol 'x' whose assumptions differ from the declared 'x'"):
+    with pytest.raises(
+        ValueError, match=r"symbol 'x' whose assumptions differ from the declared 'x'"
+    ):
         symjac.VectorMap(outputs, inputs)
 
 
@@ -184,7 +191,9 @@ def test_same_name_twice_in_inputs_is_refused():
 def test_undeclared_names_are_refused():
     with pytest.raises(ValueError, match="unknown name 'z'"):
         symjac.VectorMap("x*z", "x")
-    with pytest.raises(ValueError, match=r"contains the symbol z that is not declared \(declared: x\)"):
+    with pytest.raises(
+        ValueError, match=r"contains the symbol z that is not declared \(declared: x\)"
+    ):
         symjac.VectorMap([sympy.Symbol("x", real=True) * sympy.Symbol("z", real=True)], "x")
 
 
@@ -202,7 +211,12 @@ def test_unused_variable_warns():
         ("x", "x 1", ValueError, "not an ASCII identifier"),
         ("x", "lambda", ValueError, "is a Python keyword"),
         ("x", "beta", ValueError, "reserved by SymPy"),
-        ([sympy.Symbol("x", real=True) > 0], "x", TypeError, "relations and booleans have no derivative"),
+        (
+            [sympy.Symbol("x", real=True) > 0],
+            "x",
+            TypeError,
+            "relations and booleans have no derivative",
+        ),
         ([sympy.I * sympy.Symbol("x", real=True)], "x", ValueError, "not a finite real expression"),
         ([object()], "x", TypeError, "output 1 must be a string, a SymPy expression or a number"),
     ],
