@@ -40,6 +40,8 @@ import ast
 import keyword
 import math
 import re
+import sys
+import threading
 import unicodedata
 from collections.abc import Mapping
 from fractions import Fraction
@@ -196,7 +198,13 @@ class _Builder:
         self.lim = limits.current()
 
     def piece(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.text, node) or type(node).__name__
+        # the text is one line of ASCII (see _prescan), so byte offsets are indices;
+        # ast.get_source_segment would re-split the whole text on every call
+        start = getattr(node, "col_offset", None)
+        end = getattr(node, "end_col_offset", None)
+        if start is None or end is None:
+            return type(node).__name__
+        return self.text[start:end]
 
     def build(self, node: ast.AST) -> sympy.Expr:
         method = getattr(self, f"_{type(node).__name__}", None)
@@ -330,13 +338,11 @@ class _Builder:
                     common = math.lcm(common, int(coeff.q))
                     total = common.bit_length() / _LOG2_10
                 if total > bound:
-                    break
-        if total > bound:
-            raise LimitError(
-                f"{_short(self.piece(node), 40)!r} would compute an exact {what} with about "
-                f"{int(total)} digits; the limit is {bound} (use simpler constants or raise "
-                "symjac.limits.override(max_constant_digits=...))"
-            )
+                    raise LimitError(
+                        f"{_short(self.piece(node), 40)!r} would compute an exact {what} with "
+                        f"more than {bound} digits, the limit (use simpler constants or raise "
+                        "symjac.limits.override(max_constant_digits=...))"
+                    )
 
     def check_exponent(self, exponent: sympy.Expr, node: ast.AST, what: str) -> None:
         """A numeric exponent (or argument of exp) must be in [-max_exponent, max_exponent]."""
@@ -582,6 +588,31 @@ def _count_nodes(tree: ast.AST) -> None:
             stack.append((child, depth if chained else depth + 1))
 
 
+_RECURSION_LOCK = threading.Lock()
+#: the most Python frames ast.parse may use; each is a little C stack, so this is capped
+_MAX_AST_RECURSION = 30_000
+
+
+def _ast_parse(source: str) -> ast.Expression:
+    """``ast.parse`` with room for a flat chain of one operator per two characters.
+
+    CPython builds the tree of ``x+x+...+x`` recursively (one level per ``+``)
+    and checks the depth against the interpreter's recursion limit, so a
+    legitimate long sum fails at about 1000 terms. The limit is raised for the
+    parse (never lowered, under a lock) to what the length allows, up to a cap.
+    """
+    wanted = min(len(source) // 2 + 200, _MAX_AST_RECURSION)
+    with _RECURSION_LOCK:
+        previous = sys.getrecursionlimit()
+        if wanted <= previous:
+            return ast.parse(source, mode="eval")
+        sys.setrecursionlimit(wanted + previous)
+        try:
+            return ast.parse(source, mode="eval")
+        finally:
+            sys.setrecursionlimit(previous)
+
+
 def parse_expression(text: str, names: Mapping[str, sympy.Expr]) -> sympy.Expr:
     """Parse ``text`` into a SymPy expression over the given ``names``, safely.
 
@@ -614,7 +645,7 @@ def parse_expression(text: str, names: Mapping[str, sympy.Expr]) -> sympy.Expr:
     # '^' is a power in mathematics; Python would read it as xor, with the wrong precedence
     source = text.strip().replace("^", "**")
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = _ast_parse(source)
     except SyntaxError as err:
         raise _fail(_syntax_hint(text, err), text) from None
     except (RecursionError, MemoryError, ValueError):
