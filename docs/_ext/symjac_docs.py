@@ -1,0 +1,189 @@
+"""Sphinx helpers for the symjac docs: content derived from the code at build time.
+
+``{backend-table}``
+    The table of :data:`symjac.functions.BACKEND_FUNCTIONS` (with the parser
+    names from :data:`symjac.functions.PARSER_FUNCTIONS`), rendered from the
+    dictionaries themselves so it cannot go stale.
+
+``{command-output}``
+    Runs a ``symjac ...`` command line while the docs build and shows the
+    command with its real output. ``:returncode:`` gives the expected exit
+    status (default 0); any other status is a build warning, so ``-W`` fails.
+
+On ``builder-inited`` the figure scripts in ``docs/_scripts`` are run, writing
+their images to ``docs/_generated``.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+DOCS = Path(__file__).resolve().parent.parent
+ROOT = DOCS.parent
+
+
+def _name(function: Any) -> str:
+    return getattr(function, "__name__", str(function))
+
+
+def _literal_entry(text: str) -> nodes.entry:
+    entry = nodes.entry()
+    para = nodes.paragraph()
+    if text:
+        para += nodes.literal(text, text)
+    entry += para
+    return entry
+
+
+def _text_entry(text: str) -> nodes.entry:
+    entry = nodes.entry()
+    entry += nodes.paragraph(text, text)
+    return entry
+
+
+def _table(header: list[str], rows: list[list[nodes.entry]], widths: list[int]) -> nodes.table:
+    table = nodes.table(classes=["symjac-generated"])
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+    head = nodes.thead()
+    row = nodes.row()
+    for title in header:
+        row += _text_entry(title)
+    head += row
+    group += head
+    body = nodes.tbody()
+    for cells in rows:
+        row = nodes.row()
+        for cell in cells:
+            row += cell
+        body += row
+    group += body
+    return table
+
+
+class BackendTable(SphinxDirective):
+    """Render ``BACKEND_FUNCTIONS`` (and the parser names of each function)."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from symjac.functions import BACKEND_FUNCTIONS, BACKENDS, PARSER_FUNCTIONS
+
+        self.env.note_dependency(str(ROOT / "symjac" / "functions.py"))
+        spelled: dict[Any, list[str]] = {}
+        for text, (constructor, arity) in PARSER_FUNCTIONS.items():
+            args = "x, y, ..." if arity is None else ", ".join(["x", "y"][: arity or 1])
+            spelled.setdefault(constructor, []).append(f"{text}({args})")
+        rows = []
+        for function, row in BACKEND_FUNCTIONS.items():
+            module = getattr(function, "__module__", "")
+            qualified = _name(function) if module.startswith("symjac") else f"sympy.{_name(function)}"
+            parser = ", ".join(spelled.get(function, [])) or "(conditions only)"
+            rows.append(
+                [_literal_entry(qualified), _text_entry(parser)]
+                + [_literal_entry(getattr(row, backend)) for backend in BACKENDS]
+            )
+        header = ["SymPy function", "parser spelling", *BACKENDS]
+        return [_table(header, rows, [18, 26, 18, 18, 18])]
+
+
+def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, COLUMNS="100", PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    code = "import sys; from symjac.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+class CommandOutput(SphinxDirective):
+    """``{command-output} symjac jacobian ...``: the command and its real output."""
+
+    has_content = False
+    required_arguments = 1
+    final_argument_whitespace = True
+    option_spec = {"returncode": directives.nonnegative_int, "cwd": directives.unchanged}
+
+    def run(self) -> list[nodes.Node]:
+        line = self.arguments[0].strip()
+        argv = shlex.split(line)
+        if not argv or argv[0] != "symjac":
+            raise self.error(f"command-output runs symjac commands only, got {line!r}")
+        cwd = ROOT / self.options.get("cwd", "")
+        for path in (ROOT / "symjac").glob("*.py"):
+            self.env.note_dependency(str(path))
+        result = _run(argv[1:], cwd)
+        expected = self.options.get("returncode", 0)
+        output = (result.stdout + result.stderr).rstrip()
+        if result.returncode != expected:
+            logger.warning(
+                "command %r exited with %d (expected %d):\n%s",
+                line,
+                result.returncode,
+                expected,
+                output,
+                location=self.get_location(),
+            )
+        text = f"$ {line}\n{output}"
+        if expected:
+            text += f"\n$ echo $?\n{result.returncode}"
+        block = nodes.literal_block(text, text, language="console")
+        self.set_source_info(block)
+        return [block]
+
+
+_SECTION_TITLES = {"Parameters", "Other Parameters", "Returns", "Yields", "Raises", "Attributes"}
+
+
+def _examples_header(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """Give a doctest that follows a numpydoc section its own ``Examples`` header.
+
+    Without the header napoleon reads the ``>>>`` lines after a ``Parameters``
+    section as more parameters. Runs before napoleon; a no-op for docstrings
+    that already have the header or no such section.
+    """
+    in_section = False
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() in _SECTION_TITLES | {"Examples", "Notes", "See Also"} and set(nxt.strip()) == {"-"}:
+            in_section = line.strip() in _SECTION_TITLES
+        elif in_section and line.startswith(">>>"):
+            lines[i:i] = ["Examples", "--------", ""]
+            return
+
+
+def _make_figures(app: Any) -> None:
+    out = DOCS / "_generated"
+    out.mkdir(exist_ok=True)
+    for script in sorted((DOCS / "_scripts").glob("*.py")):
+        logger.info("symjac docs: running %s", script.name)
+        runpy.run_path(str(script), run_name="__main__")
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.add_directive("backend-table", BackendTable)
+    app.add_directive("command-output", CommandOutput)
+    app.connect("builder-inited", _make_figures)
+    # before sphinx.ext.napoleon (priority 500) parses the sections
+    app.connect("autodoc-process-docstring", _examples_header, priority=400)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
