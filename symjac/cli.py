@@ -1,0 +1,1529 @@
+"""The ``symjac`` command line: ``demo``, ``jacobian``, ``mlp`` and ``check``.
+
+Run ``symjac --help`` (or ``python -m symjac --help``) for the commands. Every
+command prints readable text, or one JSON document with ``--json``. Errors are
+one line on stderr, ``symjac: error: ...``, naming the problem and the fix (a
+traceback only with ``--debug``).
+
+Exit codes (see :data:`EXIT_CODES`): 0 ok, 1 the model disagrees with the exact
+Jacobian (``check``), 2 a usage or input error, 3 a limit of symjac itself (a
+size limit, or a function, layer or operation it cannot represent), 4 an
+internal error.
+
+NOTE: cli-torch-free
+    ``symjac jacobian`` never imports torch (it costs seconds to import):
+    this module imports only symjac's SymPy core at the top, and torch is
+    imported inside the commands that need it (``demo``, ``mlp --seed``,
+    ``check``).
+
+>>> main(["jacobian", "x1**2 + x2", "x1 + x2**2", "--wrt", "x1", "x2", "--at", "x1=1", "x2=2"])
+f(x1, x2) = (x1**2 + x2, x1 + x2**2)
+<BLANKLINE>
+J_f = d(f1, f2)/d(x1, x2)   (2 x 2: rows are outputs, columns are inputs)
+  [2*x1     1]
+  [   1  2*x2]
+<BLANKLINE>
+J_f at x1 = 1, x2 = 2:
+  [2  1]
+  [1  4]
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import re
+import sys
+import textwrap
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn, TextIO
+
+import sympy
+
+import symjac
+from symjac import examples
+from symjac import latex as _latex
+from symjac.exceptions import SymjacError
+from symjac.maps import Jacobian, VectorMap
+
+__all__ = ["EXIT_CODES", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_DISAGREE = 1
+EXIT_USAGE = 2
+EXIT_LIMIT = 3
+EXIT_INTERNAL = 4
+
+#: exit code -> meaning, as documented in ``symjac --help``
+EXIT_CODES = {
+    EXIT_OK: "success (check: the model agrees with the exact Jacobian)",
+    EXIT_DISAGREE: "check: the model disagrees with the exact Jacobian beyond tolerance",
+    EXIT_USAGE: "usage or input error (bad option, expression, point, file or target)",
+    EXIT_LIMIT: "a limit of symjac (a size limit; a function, layer or op it cannot represent)",
+    EXIT_INTERNAL: "internal error (a bug: rerun with --debug and report the traceback)",
+}
+
+#: terminal width the text output is laid out for
+WIDTH = 100
+#: significant digits of exact values shown in text (JSON carries 50)
+SHOWN_DIGITS = 10
+#: digits of the high-precision reference values
+REFERENCE_DIGITS = 50
+#: text output cuts one formula after this many characters (JSON keeps everything)
+MAX_FORMULA = 1500
+
+#: the seed document's printed backward value (an older torch; torch 2.13 prints -0.0608682855963707)
+SEED_BACKWARD = -0.060868293046951294
+
+
+class CliError(Exception):
+    """A one-line error for the user, with the exit code to return.
+
+    >>> err = CliError("no such file 'm.pt'; check the path", EXIT_USAGE)
+    >>> err.code, str(err)
+    (2, "no such file 'm.pt'; check the path")
+    """
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block) raised as :class:`CliError`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message}; see '{self.prog} --help'", EXIT_USAGE)
+
+
+# -- styling --------------------------------------------------------------------------------
+
+
+class Style:
+    """ANSI styling, on only for a terminal and never when ``NO_COLOR`` is set.
+
+    >>> Style(False).bold("text")
+    'text'
+    >>> Style(True).bold("text")
+    '\\x1b[1mtext\\x1b[0m'
+    """
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    @classmethod
+    def for_stream(cls, stream: TextIO) -> Style:
+        """Colour only when ``stream`` is a terminal, ``NO_COLOR`` is unset and TERM is not dumb.
+
+        >>> import io
+        >>> Style.for_stream(io.StringIO()).enabled
+        False
+        """
+        if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+            return cls(False)
+        isatty = getattr(stream, "isatty", None)
+        try:
+            return cls(bool(isatty and isatty()))
+        except (OSError, ValueError):
+            return cls(False)
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
+
+    def bold(self, text: str) -> str:
+        """Bold (headings)."""
+        return self._wrap("1", text)
+
+    def dim(self, text: str) -> str:
+        """Dim (notes)."""
+        return self._wrap("2", text)
+
+    def good(self, text: str) -> str:
+        """Green (agreement)."""
+        return self._wrap("32", text)
+
+    def bad(self, text: str) -> str:
+        """Red (disagreement)."""
+        return self._wrap("31", text)
+
+
+# -- formatting helpers ---------------------------------------------------------------------
+
+_WEIGHT_NAME = re.compile(r"^([A-Za-z]+)\^\{\((\d+)\)\}_\{([\d,]+)\}$")
+
+
+def readable_names(expr: Any) -> Any:
+    """Rename symjac's LaTeX-style weight symbols for plain text: ``w^{(1)}_{21}`` -> ``w1_21``.
+
+    >>> w = sympy.Symbol("w^{(1)}_{21}", real=True)
+    >>> readable_names(2 * w)
+    2*w1_21
+    """
+    replace = {}
+    for sym in getattr(expr, "free_symbols", ()):
+        match = _WEIGHT_NAME.match(sym.name)
+        if match:
+            letter, layer, index = match.groups()
+            replace[sym] = sympy.Symbol(f"{letter}{layer}_{index.replace(',', '_')}", real=True)
+    return expr.xreplace(replace) if replace else expr
+
+
+def rounded(expr: Any, digits: int | None) -> Any:
+    """Round every non-integer number in ``expr`` to ``digits`` significant digits (display only).
+
+    >>> x = sympy.Symbol("x", real=True)
+    >>> rounded(sympy.Rational(1, 3) * x, 4)
+    0.3333*x
+    """
+    if digits is None:
+        return expr
+    return expr.replace(
+        lambda e: isinstance(e, sympy.Number) and not e.is_Integer,
+        lambda e: sympy.Float(e, digits),
+    )
+
+
+def expr_text(expr: Any, digits: int | None = None) -> str:
+    """One expression as plain text (readable weight names, optional rounding).
+
+    >>> expr_text(sympy.Rational(1, 3), 4)
+    '0.3333'
+    """
+    return str(readable_names(rounded(sympy.sympify(expr), digits)))
+
+
+def cut(text: str, limit: int = MAX_FORMULA) -> str:
+    """Cut a long formula for the terminal, saying how much was left out.
+
+    >>> cut("x" * 30, 10)
+    'xxxxxxxxxx ... [20 more characters; --json prints all]'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} ... [{len(text) - limit} more characters; --json prints all]"
+
+
+def wrap(text: str, indent: str = "  ", hang: str | None = None) -> list[str]:
+    """Wrap ``text`` to the terminal width at spaces, never inside a word.
+
+    >>> wrap("a b", "  ")
+    ['  a b']
+    """
+    return textwrap.wrap(
+        text,
+        width=WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + "    " if hang is None else hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent]
+
+
+def grid(cells: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    """A matrix of strings as aligned rows ``[a  b]``; entry by entry if too wide.
+
+    >>> grid([["2*x1", "1"], ["1", "2*x2"]])
+    ['  [2*x1     1]', '  [   1  2*x2]']
+    """
+    if not cells:
+        return []
+    cols = len(cells[0])
+    widths = [max(len(row[j]) for row in cells) for j in range(cols)]
+    lines = [
+        indent + "[" + "  ".join(c.rjust(w) for c, w in zip(row, widths)) + "]" for row in cells
+    ]
+    if max(len(line) for line in lines) <= WIDTH:
+        return lines
+    out: list[str] = []
+    for i, row in enumerate(cells):
+        for j, cell in enumerate(row):
+            label = f"[{i + 1},{j + 1}] " if cols > 1 or len(cells) > 1 else ""
+            out.extend(wrap(f"{label}{cut(cell)}", indent))
+    return out
+
+
+def mp_text(value: Any, digits: int = SHOWN_DIGITS) -> str:
+    """An mpmath (or any real) number to ``digits`` significant digits.
+
+    >>> import mpmath
+    >>> mp_text(mpmath.mpf(1) / 3, 5)
+    '0.33333'
+    """
+    import mpmath
+
+    return mpmath.nstr(value, digits, strip_zeros=False, min_fixed=-10, max_fixed=10)
+
+
+def numeric(expr: Any) -> float | None:
+    """``expr`` as a float when it is a finite real number, else ``None`` (for JSON).
+
+    >>> numeric(sympy.Rational(1, 4)), numeric(sympy.Symbol("x"))
+    (0.25, None)
+    """
+    expr = sympy.sympify(expr)
+    if not expr.is_number:
+        return None
+    try:
+        value = complex(sympy.N(expr, 20))
+    except (TypeError, ValueError):
+        return None
+    if value.imag or not math.isfinite(value.real):
+        return None
+    return value.real
+
+
+def exact_strings(matrix: Any) -> list[list[str]]:
+    """A SymPy matrix as nested lists of exact strings (JSON).
+
+    >>> exact_strings(sympy.Matrix([[sympy.Rational(1, 3), 2]]))
+    [['1/3', '2']]
+    """
+    rows, cols = matrix.shape
+    return [[expr_text(matrix[i, j]) for j in range(cols)] for i in range(rows)]
+
+
+def float_lists(matrix: Any) -> list[list[float | None]]:
+    """A SymPy matrix as nested lists of floats (JSON); ``None`` where not a number.
+
+    >>> float_lists(sympy.Matrix([[sympy.Rational(1, 4), 2]]))
+    [[0.25, 2.0]]
+    """
+    rows, cols = matrix.shape
+    return [[numeric(matrix[i, j]) for j in range(cols)] for i in range(rows)]
+
+
+def _names(symbols: Sequence[Any]) -> str:
+    return ", ".join(s.name for s in symbols)
+
+
+def _tuple(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"({', '.join(items)})"
+
+
+def map_text(f: VectorMap, digits: int | None = None) -> str:
+    """``f(x1, x2) = (x1**2 + x2, x1 + x2**2)``.
+
+    >>> map_text(examples.planar())
+    'f(x1, x2) = (x1**2 + x2, x1 + x2**2)'
+    """
+    outs = [expr_text(e, digits) for e in f.outputs]
+    return f"{f.name}({_names(f.inputs)}) = {_tuple(outs)}"
+
+
+def jacobian_label(J: Jacobian, name: str | None = None) -> str:
+    """``J_f = d(f1, f2)/d(x1, x2)`` (``df/dx`` for a scalar).
+
+    >>> jacobian_label(examples.square().jacobian())
+    'df/dx'
+    """
+    outs = list(J.function.output_names)
+    ins = [s.name for s in J.inputs]
+    if len(outs) == 1 and len(ins) == 1:
+        return f"d{outs[0]}/d{ins[0]}"
+    label = name or f"J_{J.function.name}"
+    return f"{label} = d{_tuple(outs)}/d{_tuple(ins)}"
+
+
+def point_text(point: dict[str, Any]) -> str:
+    """``x1 = 1, x2 = 2``.
+
+    >>> point_text({"x1": 1, "x2": sympy.Rational(1, 2)})
+    'x1 = 1, x2 = 1/2'
+    """
+    return ", ".join(f"{k} = {v}" for k, v in point.items())
+
+
+@contextlib.contextmanager
+def _collect_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+# -- jacobian -------------------------------------------------------------------------------
+
+
+def _split_names(values: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for value in values:
+        names.extend(part for part in re.split(r"[\s,]+", value) if part)
+    return names
+
+
+def _parse_point(items: Sequence[str], variables: Sequence[str]) -> dict[str, Any]:
+    """``["x1=1", "x2=1/2"]`` -> exact values by name (all variables required)."""
+    from symjac.parsing import parse_number
+
+    values: dict[str, Any] = {}
+    for item in items:
+        for piece in (p for p in re.split(r"[\s,]+(?=[A-Za-z_]\w*\s*=)", item) if p):
+            name, sep, text = piece.partition("=")
+            name = name.strip()
+            if not sep or not name or not text.strip():
+                raise CliError(
+                    f"--at takes VAR=VALUE pairs such as x1=1 x2=0.5, got {piece!r}", EXIT_USAGE
+                )
+            if name not in variables:
+                raise CliError(
+                    f"--at gives a value for {name!r}, which is not a variable; "
+                    f"the variables (--wrt) are {', '.join(variables)}",
+                    EXIT_USAGE,
+                )
+            if name in values:
+                raise CliError(f"--at gives {name!r} twice; give each variable once", EXIT_USAGE)
+            try:
+                values[name] = parse_number(text.strip())
+            except ValueError as err:
+                raise CliError(f"--at {name}: {err}", EXIT_USAGE) from None
+    missing = [v for v in variables if v not in values]
+    if missing:
+        raise CliError(
+            f"--at gives no value for {', '.join(missing)}; give every variable, "
+            f"e.g. --at {' '.join(f'{v}=1' for v in variables)}",
+            EXIT_USAGE,
+        )
+    return {v: values[v] for v in variables}
+
+
+def jacobian_document(
+    f: VectorMap, point: dict[str, Any] | None, *, latex: bool = False
+) -> dict[str, Any]:
+    """The JSON content for one map: its Jacobian, and its value at ``point`` if given.
+
+    >>> doc = jacobian_document(examples.planar(), {"x1": 1, "x2": 2})
+    >>> doc["jacobian"]["exact"], doc["value"]["numeric"]
+    ([['2*x1', '1'], ['1', '2*x2']], [[2.0, 1.0], [1.0, 4.0]])
+    """
+    J = f.jacobian()
+    doc: dict[str, Any] = {
+        "function": {
+            "name": f.name,
+            "inputs": [s.name for s in f.inputs],
+            "params": [s.name for s in f.params],
+            "outputs": [expr_text(e) for e in f.outputs],
+            "output_names": list(f.output_names),
+        },
+        "jacobian": {"shape": list(J.shape), "exact": exact_strings(J.matrix)},
+        "point": None,
+        "value": None,
+    }
+    if point is not None:
+        value = J.at(point)
+        doc["point"] = {k: str(v) for k, v in point.items()}
+        doc["value"] = {
+            "exact": exact_strings(value),
+            "numeric": float_lists(value),
+            "map_exact": exact_strings(f.at(point)),
+        }
+    if latex:
+        doc["latex"] = {"map": f.latex(), "jacobian": J.latex()}
+        if point is not None:
+            doc["latex"]["value"] = _value_latex(J, point)
+    return doc
+
+
+def _value_latex(J: Jacobian, point: dict[str, Any]) -> str:
+    value = J.at(point)
+    rows, cols = value.shape
+    cells = [[_latex.expr_latex(value[i, j]) for j in range(cols)] for i in range(rows)]
+    args = ", ".join(_latex.expr_latex(sympy.sympify(v)) for v in point.values())
+    body = cells[0][0] if rows == cols == 1 else _latex.matrix_latex(cells)
+    return f"{J.name}({args}) = {body}"
+
+
+def jacobian_text(f: VectorMap, point: dict[str, Any] | None, style: Style) -> list[str]:
+    """Text lines for one map, its Jacobian and its value at ``point``.
+
+    >>> print("\\n".join(jacobian_text(examples.square(), {"x": 3}, Style(False))))
+    f(x) = x**2
+    <BLANKLINE>
+    df/dx = 2*x
+    <BLANKLINE>
+    <BLANKLINE>
+    at x = 3:
+      df/dx = 6
+    """
+    J = f.jacobian()
+    lines = wrap(map_text(f), "")
+    lines.append("")
+    cells = exact_strings(J.matrix)
+    label = jacobian_label(J)
+    if J.shape == (1, 1):
+        lines.extend(wrap(f"{style.bold(label)} = {cut(cells[0][0])}", ""))
+    elif J.shape[0] == 1:  # a scalar map: one partial derivative per variable
+        out = J.function.output_names[0]
+        for x, cell in zip(J.inputs, cells[0]):
+            lines.extend(wrap(f"{style.bold(f'd{out}/d{x.name}')} = {cut(cell)}", ""))
+    else:
+        rows, cols = J.shape
+        lines.append(
+            f"{style.bold(label)}   ({rows} x {cols}: rows are outputs, columns are inputs)"
+        )
+        lines.extend(grid(cells))
+    if point is not None:
+        value = J.at(point)
+        short = label.split(" = ")[0]
+        lines.append("")
+        exact = exact_strings(value)
+        approx = [[_approx(e) for e in row] for row in value.tolist()]
+        if J.shape[0] == 1:  # scalar map: one line per partial derivative
+            out = J.function.output_names[0]
+            lines.append(f"at {point_text(point)}:")
+            for x, cell, num in zip(J.inputs, exact[0], approx[0]):
+                tail = f" ~ {num}" if num else ""
+                lines.extend(wrap(f"  d{out}/d{x.name} = {cut(cell)}{tail}", ""))
+        else:
+            lines.append(f"{short} at {point_text(point)}:")
+            lines.extend(grid(exact))
+            if any(num for row in approx for num in row):
+                lines.append("  numerically (15 significant digits):")
+                lines.extend(
+                    grid([[num or cell for num, cell in zip(r, e)] for r, e in zip(approx, exact)])
+                )
+    return lines
+
+
+def _approx(expr: Any) -> str:
+    """15-digit decimal of a number that is not rational (empty for rationals and symbols)."""
+    expr = sympy.sympify(expr)
+    if expr.is_Rational or not expr.is_number:
+        return ""
+    return mp_text(sympy.N(expr, 20), 15)
+
+
+def cmd_jacobian(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], list[str]]:
+    """``symjac jacobian``: the exact Jacobian of expressions, and its value at a point."""
+    variables = _split_names(args.wrt)
+    params = _split_names(args.params or [])
+    try:
+        f = VectorMap(args.exprs, variables, name=args.name, params=params)
+    except ValueError as err:
+        message = str(err)
+        if "add it to the variables" in message:
+            message += " (--wrt VAR ... or --params NAME ...)"
+        raise CliError(message, EXIT_USAGE) from None
+    point = _parse_point(args.at, variables) if args.at else None
+    doc = {"command": "jacobian", **jacobian_document(f, point, latex=args.latex)}
+    if args.latex:
+        lines = [doc["latex"]["map"], doc["latex"]["jacobian"]]
+        if point is not None:
+            lines.append(doc["latex"]["value"])
+    else:
+        lines = jacobian_text(f, point, style)
+    return EXIT_OK, doc, lines
+
+
+# -- mlp ------------------------------------------------------------------------------------
+
+
+def _parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in re.split(r"[\s,]+", text.strip().strip("[]")) if s]
+    except ValueError:
+        raise CliError(
+            f"--sizes must be comma-separated layer widths such as 1,2,2,1, got {text!r}",
+            EXIT_USAGE,
+        ) from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise CliError(
+            f"--sizes needs at least two positive widths (input and output), such as 1,2,2,1, got {text!r}",
+            EXIT_USAGE,
+        )
+    return sizes
+
+
+_TORCH_ACTIVATIONS = {
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "relu": "ReLU",
+    "leaky_relu": "LeakyReLU",
+    "elu": "ELU",
+    "softplus": "Softplus",
+    "silu": "SiLU",
+    "gelu": "GELU",
+}
+
+
+def _check_activation(name: str) -> str:
+    from symjac.activations import ACTIVATIONS
+
+    key = name.lower()
+    if key in ("linear", "none"):
+        key = "identity"
+    if key not in ACTIVATIONS:
+        raise CliError(
+            f"unknown activation {name!r}; choose one of {', '.join(sorted(ACTIVATIONS))}",
+            EXIT_USAGE,
+        )
+    return key
+
+
+def torch_sequential(sizes: Sequence[int], activation: str, seed: int | None = None) -> Any:
+    """``nn.Sequential`` of ``Linear`` layers with ``activation`` between them.
+
+    With ``seed`` the weights are drawn after ``torch.manual_seed(seed)`` (the
+    global generator's state is restored afterwards).
+
+    >>> torch_sequential([1, 2, 1], "tanh", seed=0)
+    Sequential(
+      (0): Linear(in_features=1, out_features=2, bias=True)
+      (1): Tanh()
+      (2): Linear(in_features=2, out_features=1, bias=True)
+    )
+    """
+    import torch
+    from torch import nn
+
+    key = _check_activation(activation)
+    layers: list[Any] = []
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        for k in range(len(sizes) - 1):
+            layers.append(nn.Linear(sizes[k], sizes[k + 1]))
+            if k < len(sizes) - 2 and key != "identity":
+                if key == "gelu_tanh":
+                    layers.append(nn.GELU(approximate="tanh"))
+                else:
+                    layers.append(getattr(nn, _TORCH_ACTIVATIONS[key])())
+    return nn.Sequential(*layers)
+
+
+def _stage_lines(net: Any, digits: int | None) -> tuple[list[str], list[dict[str, Any]]]:
+    lines: list[str] = []
+    data: list[dict[str, Any]] = []
+    for k, (stage, J) in enumerate(zip(net.stages, net.layer_jacobians())):
+        layer = net.layers[k]
+        outs = list(stage.output_names)
+        source = _tuple([s.name for s in stage.inputs])
+        lines.append(
+            f"stage {k + 1}: {source} -> {_tuple(outs)}   "
+            f"({layer.activation.label}, {layer.shape[1]} -> {layer.shape[0]})"
+        )
+        for name, expr in zip(outs, stage.outputs):
+            lines.extend(wrap(f"{name} = {cut(expr_text(expr, digits))}", "    ", " " * 8))
+        cells = [[expr_text(e, digits) for e in row] for row in J.matrix.tolist()]
+        rows, cols = J.shape
+        lines.append(f"  J{k + 1} = d{_tuple(outs)}/d{source}   ({rows} x {cols})")
+        lines.extend(grid(cells, "    "))
+        data.append(
+            {
+                "name": stage.name,
+                "inputs": [s.name for s in stage.inputs],
+                "outputs": outs,
+                "activation": layer.activation.label,
+                "formula": [expr_text(e) for e in stage.outputs],
+                "jacobian": {
+                    "name": f"J{k + 1}",
+                    "shape": [rows, cols],
+                    "exact": exact_strings(J.matrix),
+                },
+            }
+        )
+    return lines, data
+
+
+def _x_value(text: str, n_in: int) -> list[float]:
+    try:
+        values = [float(v) for v in re.split(r"[\s,]+", text.strip()) if v]
+    except ValueError:
+        raise CliError(
+            f"expected {n_in} comma-separated number(s) such as {','.join(['1.0'] * n_in)}, got {text!r}",
+            EXIT_USAGE,
+        ) from None
+    if len(values) != n_in:
+        raise CliError(
+            f"the network takes {n_in} input(s) but {len(values)} value(s) were given ({text!r}); "
+            f"give {n_in}, e.g. {','.join(['1.0'] * n_in)}",
+            EXIT_USAGE,
+        )
+    if not all(math.isfinite(v) for v in values):
+        raise CliError(f"input values must be finite numbers, got {text!r}", EXIT_USAGE)
+    return values
+
+
+def cmd_mlp(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], list[str]]:
+    """``symjac mlp``: a network's stages, layer Jacobians, chain product and whole Jacobian."""
+    sizes = _parse_sizes(args.sizes)
+    activation = _check_activation(args.activation)
+    if args.seed is not None:
+        from symjac.tracing import from_torch
+
+        module = torch_sequential(sizes, activation, args.seed)
+        net = from_torch(module)
+        kind = f"exact float32 weights of nn.Sequential after torch.manual_seed({args.seed})"
+        digits: int | None = 4
+    else:
+        net = symjac.mlp(sizes, activation)
+        kind = "symbolic weights w<layer>_<row><col>, biases b<layer>_<row>"
+        digits = None
+    doc: dict[str, Any] = {
+        "command": "mlp",
+        "sizes": sizes,
+        "activation": activation,
+        "weights": "symbolic" if args.seed is None else "seed",
+        "seed": args.seed,
+    }
+    lines = [
+        style.bold(f"[{', '.join(map(str, sizes))}] network, {activation} between layers"),
+        f"  {kind}" + ("; shown rounded to 4 digits" if digits else ""),
+        "",
+    ]
+    stage_lines, stage_data = _stage_lines(net, digits)
+    lines.extend(stage_lines)
+    doc["stages"] = stage_data
+    product = " ".join(f"J{k}" for k in range(len(net.layers), 0, -1))
+    out = _tuple([s.name for s in net.stage_symbols[-1]])
+    ins = _tuple([s.name for s in net.inputs])
+    lines.append("")
+    lines.append(style.bold(f"chain rule: d{out}/d{ins} = {product}"))
+    doc["chain"] = product
+    try:
+        whole = net.jacobian()
+    except SymjacError as err:
+        whole = None
+        lines.extend(wrap(f"whole Jacobian not built: {err}", "  "))
+        doc["whole"] = {"error": str(err)}
+    if whole is not None:
+        cells = [[expr_text(e, digits) for e in row] for row in whole.matrix.tolist()]
+        lines.append(
+            f"  whole Jacobian ({whole.shape[0]} x {whole.shape[1]}), each stage substituted:"
+        )
+        lines.extend(grid(cells, "    "))
+        doc["whole"] = {"shape": list(whole.shape), "exact": exact_strings(whole.matrix)}
+    doc["at"] = None
+    if args.at is not None:
+        values = _x_value(args.at, net.sizes[0])
+        exact_x = [sympy.Rational(v) for v in values]
+        chain = net.chain_at(exact_x)
+        direct = net.as_map().jacobian().at(exact_x)
+        same = all(sympy.expand(a - b) == 0 for a, b in zip(chain, direct))
+        layer_values = []
+        stages = net.trace(exact_x)
+        for k, J in enumerate(net.layer_jacobians()):
+            layer_values.append(J.at([*stages[k]]))
+        at_doc: dict[str, Any] = {
+            "x": values,
+            "layers": [
+                {"name": f"J{k + 1}", "exact": exact_strings(v), "numeric": float_lists(v)}
+                for k, v in enumerate(layer_values)
+            ],
+            "chain": {"exact": exact_strings(chain), "numeric": float_lists(chain)},
+            "whole": {"exact": exact_strings(direct), "numeric": float_lists(direct)},
+            "chain_equals_whole": same,
+        }
+        doc["at"] = at_doc
+        lines.append("")
+        lines.append(style.bold(f"at {ins} = {_tuple([repr(v) for v in values])}:"))
+        concrete = args.seed is not None
+        for k, v in enumerate(layer_values):
+            lines.append(f"  J{k + 1} =")
+            lines.extend(grid(_shown(v, concrete, digits), "    "))
+        lines.append(f"  {product} (chain product) =")
+        lines.extend(grid(_shown(chain, concrete, digits), "    "))
+        lines.append(f"  d{out}/d{ins} (differentiating the whole composed map) =")
+        lines.extend(grid(_shown(direct, concrete, digits), "    "))
+        verdict = "identical: the difference expands to 0" if same else "DIFFERENT"
+        lines.append(f"  chain product vs whole map: {verdict}")
+    if args.latex:
+        latex = net.latex(digits=4 if args.seed is not None else None)
+        doc["latex"] = latex
+        lines = latex.splitlines()
+    return EXIT_OK, doc, lines
+
+
+def _shown(matrix: Any, concrete: bool, digits: int | None) -> list[list[str]]:
+    if concrete:
+        return [[mp_text(sympy.N(e, 20), SHOWN_DIGITS) for e in row] for row in matrix.tolist()]
+    return [[expr_text(e, digits) for e in row] for row in matrix.tolist()]
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+def _ulp_error(value: float, exact: Any) -> float:
+    """Distance of ``value`` from ``exact`` in float32 ULPs at ``exact`` (:mod:`symjac.accuracy`)."""
+    from symjac.accuracy import ulp_distance
+
+    return float(ulp_distance(value, exact, "float32"))
+
+
+def _tensor_lines(label: str, tensor: Any) -> list[str]:
+    return [label, *str(tensor).splitlines()]
+
+
+def _beside(left: list[str], right: list[str], width: int = 50, indent: str = "  ") -> list[str]:
+    rows = max(len(left), len(right))
+    left = left + [""] * (rows - len(left))
+    right = right + [""] * (rows - len(right))
+    return [(indent + a.ljust(width) + b).rstrip() for a, b in zip(left, right)]
+
+
+def _mp_rows(matrix: Any, digits: int = SHOWN_DIGITS) -> list[list[str]]:
+    return [[mp_text(v, digits) for v in row] for row in matrix.tolist()]
+
+
+def _seed_computation(model: Any, x: float) -> dict[str, Any]:
+    """The seed document's own torch code, run on ``model`` at ``x``."""
+    import torch
+    from torch.autograd.functional import jacobian
+
+    x0 = torch.tensor([x])
+
+    def layer1(x: Any) -> Any:
+        return model.act(model.l1(x))
+
+    def layer2(a: Any) -> Any:
+        return model.act(model.l2(a))
+
+    def layer3(b: Any) -> Any:
+        return model.l3(b).squeeze()
+
+    def whole(x: Any) -> Any:
+        return layer3(layer2(layer1(x)))
+
+    J1 = jacobian(layer1, x0, create_graph=False)
+    a0 = layer1(x0).detach()
+    J2 = jacobian(layer2, a0, create_graph=False)
+    b0 = layer2(a0).detach()
+    J3 = jacobian(layer3, b0, create_graph=False)
+    dp_dx = jacobian(whole, x0, create_graph=False)
+    chain = J3 @ J2 @ J1
+    xg = torch.tensor([x], requires_grad=True)
+    p = model(xg)
+    p.backward()
+    grad = xg.grad.item()
+    return {
+        "x0": x0,
+        "J1": J1,
+        "J2": J2,
+        "J3": J3,
+        "dp_dx": dp_dx,
+        "chain": chain,
+        "difference": chain.item() - dp_dx.item(),
+        "backward": grad,
+        "backward_difference": grad - dp_dx.item(),
+    }
+
+
+def _example_point(f: VectorMap, x: float) -> dict[str, Any]:
+    xs = sympy.Rational(x)
+    if len(f.inputs) == 1:
+        return {f.inputs[0].name: xs}
+    return {f.inputs[0].name: xs, f.inputs[1].name: sympy.Integer(2)}
+
+
+def cmd_demo(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], list[str]]:
+    """``symjac demo``: the seed document, step by step, with the exact answers it lacked."""
+    import torch
+
+    from symjac.accuracy import tolerance, ulp
+    from symjac.tracing import from_torch
+
+    if not math.isfinite(args.x):
+        raise CliError(f"--x must be a finite number, got {args.x}", EXIT_USAGE)
+    if args.seed < 0:
+        raise CliError(f"--seed must be a non-negative integer, got {args.seed}", EXIT_USAGE)
+    B = style.bold
+    lines: list[str] = [
+        B("symjac demo: the seed document's Jacobian walkthrough, with exact answers"),
+        "The seed derives Jacobians by hand, then checks PyTorch against itself. symjac redoes every",
+        "step exactly (SymPy), so each number torch prints can be held to the true value.",
+        "",
+    ]
+    doc: dict[str, Any] = {"command": "demo", "seed": args.seed, "x": args.x}
+
+    # -- 1. the polynomial examples --
+    intro = [
+        ("square", "1. One variable: f(x) = x^2 has the derivative df/dx = 2x."),
+        (
+            "quadratic",
+            "2. Two variables, one output: each partial derivative holds the other variable fixed.",
+        ),
+        (
+            "planar",
+            "3. Two outputs of two inputs: the Jacobian has a row per output, a column per input.",
+        ),
+    ]
+    doc["examples"] = []
+    for name, heading in intro:
+        f = getattr(examples, name)()
+        point = _example_point(f, args.x)
+        lines.append(B(heading))
+        if args.latex:
+            J = f.jacobian()
+            lines += ["  " + f.latex(), "  " + J.latex(), "  " + _value_latex(J, point)]
+        else:
+            lines += ["  " + line if line else "" for line in jacobian_text(f, point, style)]
+        lines.append("")
+        doc["examples"].append({"name": name, **jacobian_document(f, point, latex=args.latex)})
+
+    # -- 2. the network, symbolically --
+    model = examples_model(args.seed)
+    net = from_torch(model)
+    seed_run = _seed_computation(model, args.x)
+    x32 = seed_run["x0"].item()  # the input torch really uses: x rounded to float32
+    lines.append(
+        B(
+            f"4. The seed's [1, 2, 2, 1] tanh network (torch.manual_seed({args.seed})): a Jacobian per stage."
+        )
+    )
+    lines.append(
+        "  Weights are the model's exact float32 values, rounded to 4 digits here for display."
+    )
+    if args.latex:
+        lines += ["  " + line for line in net.latex(digits=4).splitlines()]
+        stage_data = _stage_lines(net, 4)[1]
+    else:
+        stage_lines, stage_data = _stage_lines(net, 4)
+        lines += ["  " + line for line in stage_lines]
+    lines.append("  Chain rule as matrix multiplication: dp/dx = J3 J2 J1.")
+    lines.append("")
+    chain_exact = net.chain_at([x32])
+    whole_exact = net.as_map().jacobian().at([x32])
+    identical = all(sympy.expand(a - b) == 0 for a, b in zip(chain_exact, whole_exact))
+    ref = net.reference([x32], digits=REFERENCE_DIGITS)
+    exact = ref.whole[0, 0]
+
+    # -- 3. the seed's torch run, beside the exact values --
+    if x32 != args.x:
+        note = f" (x = {args.x} is {x32!r} in float32, which torch and symjac use)"
+    else:
+        note = ""
+    lines.append(
+        B(
+            f"5. The seed's torch code at x = {args.x}{note}: per-stage jacobian() along the forward pass."
+        )
+    )
+    lines.append(
+        f"  Left: torch, printed as the seed prints it. Right: exact values ({SHOWN_DIGITS} digits)."
+    )
+    rows = []
+    for k, label in enumerate(
+        ["J1 (d a / d x) shape:", "J2 (d b / d a) shape:", "J3 (d p / d b) shape:"]
+    ):
+        tensor = seed_run[f"J{k + 1}"]
+        left = _tensor_lines(f"{label} {tensor.shape}", tensor)
+        right = ["", *(f"[{', '.join(r)}]" for r in _mp_rows(ref.layers[k]))]
+        if k == 2:  # the seed's layer3 squeezes: J3 prints as a vector
+            right = ["", "[" + ", ".join(_mp_rows(ref.layers[2])[0]) + "]"]
+        rows += _beside(left, right)
+    exact_text = mp_text(exact)
+    rows += _beside([f"dp/dx (from whole network): {seed_run['dp_dx']}"], [exact_text])
+    rows += _beside([f"dp/dx from J3*J2*J1: {seed_run['chain']}"], [exact_text])
+    rows += _beside([f"difference: {seed_run['difference']}"], ["0 (exactly: J3 J2 J1 = dp/dx)"])
+    lines += rows
+    lines.append("")
+    lines.append(B("6. The seed's autograd backward: p = model(x); p.backward(); x.grad."))
+    lines += _beside(
+        [f"dp/dx (from autograd backward): {seed_run['backward']}"], [exact_text], width=54
+    )
+    lines += _beside([f"difference: {seed_run['backward_difference']}"], [], width=54)
+    if args.seed == 0 and args.x == 1.0:
+        lines.extend(
+            wrap(
+                f"(The seed printed {SEED_BACKWARD!r} here, with an older torch; the digits torch "
+                "prints past float32's ~7 significant ones depend on its version.)",
+                "  ",
+                "  ",
+            )
+        )
+    lines.append("")
+
+    # -- 4. what the seed could not show --
+    compiled = net.numeric("torch")(torch.tensor([x32], dtype=torch.float32)).reshape(-1)[0].item()
+    methods = [
+        ("jacobian(whole, x0)", float(seed_run["dp_dx"].reshape(-1)[0].item())),
+        ("J3 @ J2 @ J1 (torch)", float(seed_run["chain"].reshape(-1)[0].item())),
+        ("p.backward(); x.grad", float(seed_run["backward"])),
+        ("symjac compiled (float32)", float(compiled)),
+    ]
+    errors = []
+    for label, value in methods:
+        ulps = _ulp_error(value, exact)
+        errors.append(
+            {"method": label, "value": value, "error": float(value - exact), "ulps": ulps}
+        )
+    lines.append(
+        B("7. What the seed could not show: the exact dp/dx, and each float32 result's error.")
+    )
+    lines.extend(
+        wrap(
+            f"exact dp/dx = {mp_text(exact, REFERENCE_DIGITS)} ({REFERENCE_DIGITS} digits, from the "
+            "model's exact weights; J3 J2 J1 and the derivative of the whole map are "
+            + ("identical expressions)." if identical else "NOT identical.)"),
+            "  ",
+        )
+    )
+    ulp_size = ulp(exact, "float32")
+    lines.append(
+        f"  One float32 ULP (the spacing of float32 numbers) near dp/dx is {ulp_size:.3g}."
+    )
+    header = f"  {'method':<28}{'float32 value':<24}{'error':>12}{'ULPs':>10}"
+    lines.append(B(header.rstrip()) if style.enabled else header)
+    for row in errors:
+        lines.append(
+            f"  {row['method']:<28}{row['value']!r:<24}{row['error']:>12.3g}{row['ulps']:>10.2f}"
+        )
+    worst = max(abs(r["ulps"]) for r in errors)
+    if args.seed == 0 and args.x == 1.0:
+        seed_ulps = _ulp_error(SEED_BACKWARD, exact)
+        lines.append(
+            f"  The seed's own backward value, {SEED_BACKWARD!r}, is {seed_ulps:.2f} ULPs off."
+        )
+        doc["seed_backward"] = {"value": SEED_BACKWARD, "ulps": seed_ulps}
+    lines.append("")
+    lines.append(B("Lesson."))
+    tol = tolerance("float32")
+    if worst <= 4:
+        verdict = f"every float32 route lands within {worst:.2f} ULPs of it, about as close as float32 allows"
+    elif all(
+        abs(r["error"]) <= max(tol.rtol * abs(float(exact)), tol.ulps * ulp_size) for r in errors
+    ):
+        verdict = (
+            f"the float32 routes land within {worst:.2f} ULPs of it, inside symjac's float32 "
+            f"tolerance (rtol {tol.rtol:g} or {tol.ulps:g} ULPs)"
+        )
+    else:
+        verdict = f"the float32 routes are up to {worst:.2f} ULPs from it, outside symjac's float32 tolerance"
+    lines.extend(
+        wrap(
+            "The chain rule is exact: J3 J2 J1 is the network's derivative, identically. The seed's "
+            "'difference: 0.0' only shows torch agreeing with itself (the same float32 steps twice). "
+            f"The exact value shows how right it is: {verdict}. Run 'symjac check' to hold your own "
+            "model to its exact Jacobian.",
+            "  ",
+            "  ",
+        )
+    )
+
+    doc["network"] = {
+        "sizes": list(net.sizes),
+        "activations": [layer.activation.label for layer in net.layers],
+        "x_float32": x32,
+        "stages": stage_data,
+        "layer_values": [
+            {
+                "name": f"J{k + 1}",
+                "exact": [[mp_text(v, REFERENCE_DIGITS) for v in row] for row in m.tolist()],
+            }
+            for k, m in enumerate(ref.layers)
+        ],
+        "chain_equals_whole": identical,
+    }
+    doc["torch"] = {
+        "J1": seed_run["J1"].tolist(),
+        "J2": seed_run["J2"].tolist(),
+        "J3": seed_run["J3"].tolist(),
+        "dp_dx_whole": seed_run["dp_dx"].reshape(-1).tolist(),
+        "dp_dx_chain": seed_run["chain"].reshape(-1).tolist(),
+        "difference": seed_run["difference"],
+        "backward": seed_run["backward"],
+        "backward_difference": seed_run["backward_difference"],
+    }
+    doc["exact"] = {"dp_dx": mp_text(exact, REFERENCE_DIGITS), "digits": REFERENCE_DIGITS}
+    doc["errors"] = errors
+    return EXIT_OK, doc, lines
+
+
+def examples_model(seed: int) -> Any:
+    """The seed's ``SmallMLP`` built after ``torch.manual_seed(seed)``, leaving the global
+    generator as it was.
+
+    >>> examples_model(0).l1.weight.shape
+    torch.Size([2, 1])
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        return examples.small_mlp(seed)
+
+
+# -- check ----------------------------------------------------------------------------------
+
+PICKLE_HINT = (
+    "save model.state_dict() and pass it with --sizes, or pass --trust-pickle if you trust the file"
+)
+
+
+def _import_target(spec: str) -> Any:
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise CliError(
+            f"TARGET {spec!r} must be package.module:attribute or an existing state_dict file",
+            EXIT_USAGE,
+        )
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise CliError(
+            f"cannot import {module_name!r} ({err}); run symjac from the directory that holds it "
+            "or install it",
+            EXIT_USAGE,
+        ) from None
+    obj: Any = module
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise CliError(
+                f"module {module_name!r} has no attribute {attribute!r}; check the name after ':'",
+                EXIT_USAGE,
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def _as_module(obj: Any, what: str) -> Any:
+    from torch import nn
+
+    if isinstance(obj, nn.Module):
+        return obj
+    if callable(obj):
+        result = obj()
+        if isinstance(result, nn.Module):
+            return result
+        raise CliError(
+            f"{what} returned {type(result).__name__}, not a torch.nn.Module; "
+            "point TARGET at a module or a function that returns one",
+            EXIT_USAGE,
+        )
+    raise CliError(
+        f"{what} is a {type(obj).__name__}, not a torch.nn.Module or a callable returning one",
+        EXIT_USAGE,
+    )
+
+
+def _is_export_archive(path: str) -> bool:
+    import zipfile
+
+    if path.endswith(".pt2"):
+        return True
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith("/archive_format") for n in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _warn(message: str) -> None:
+    print(f"symjac: warning: {message}", file=sys.stderr)
+
+
+def load_file(path: str, *, trust_pickle: bool = False) -> Any:
+    """Load a model file: a state_dict with ``weights_only=True``; pickles only if trusted.
+
+    Returns an ``nn.Module`` (trusted pickles and ``.pt2`` archives) or a
+    mapping of tensors (a state_dict).
+    """
+    import pickle
+
+    import torch
+
+    name = os.path.basename(path)
+    if _is_export_archive(path):
+        if not trust_pickle:
+            raise CliError(
+                f"{name} is a torch.export (.pt2) archive, which can run code when loaded; "
+                + PICKLE_HINT,
+                EXIT_USAGE,
+            )
+        _warn(f"loading {name} with torch.export.load: this runs code from the file")
+        try:
+            with _collect_warnings():
+                return torch.export.load(path).module()
+        except Exception as err:
+            raise CliError(
+                f"cannot load {name} as a torch.export archive: {_first_line(err)}"
+            ) from None
+    if trust_pickle:
+        _warn(
+            f"loading {name} with weights_only=False (--trust-pickle): this can run code from the file"
+        )
+    try:
+        with _collect_warnings():
+            return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as err:
+        text = str(err)
+        if "Weights only load failed" in text:
+            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+            holds = f" (it needs {found.group(1)})" if found else ""
+            raise CliError(
+                f"{name} holds a pickled Python object{holds}, not a plain state_dict; loading it "
+                f"would run code from the file. {PICKLE_HINT[0].upper()}{PICKLE_HINT[1:]}",
+                EXIT_USAGE,
+            ) from None
+        raise CliError(
+            f"{name} is not a readable torch file ({_first_line(err)}); check that it was saved with torch.save"
+        ) from None
+    except Exception as err:
+        raise CliError(
+            f"{name} is not a readable torch file ({type(err).__name__}: {_first_line(err) or 'no details'}); "
+            "it may be truncated or corrupt: save it again with torch.save(model.state_dict(), path)",
+            EXIT_USAGE,
+        ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else ""
+
+
+def module_from_state_dict(state: Any, sizes: Sequence[int], activation: str, name: str) -> Any:
+    """Build ``nn.Sequential`` of ``sizes``/``activation`` and load ``state`` into it.
+
+    The state_dict's tensors are matched to the layers in order (weights 2-D,
+    biases 1-D), so ``nn.Sequential`` keys (``0.weight``) and named layers
+    (``l1.weight``) both load.
+
+    >>> import torch
+    >>> sd = torch_sequential([1, 2, 1], "tanh", seed=0).state_dict()
+    >>> module_from_state_dict(sd, [1, 2, 1], "tanh", "sd.pt")[2].weight.shape
+    torch.Size([1, 2])
+    """
+    import torch
+
+    module = torch_sequential(sizes, activation)
+    linears = [m for m in module if isinstance(m, torch.nn.Linear)]
+    tensors = [(k, v) for k, v in state.items() if isinstance(v, torch.Tensor)]
+    layers: list[dict[str, Any]] = []
+    for key, tensor in tensors:
+        if tensor.ndim == 2:
+            layers.append({"weight": tensor})
+        elif tensor.ndim == 1 and layers and "bias" not in layers[-1]:
+            layers[-1]["bias"] = tensor
+        else:
+            raise CliError(
+                f"{name}: unexpected tensor {key!r} of shape {tuple(tensor.shape)}; symjac reads "
+                "state_dicts of Linear layers (weight, then bias, for each layer)",
+                EXIT_USAGE,
+            )
+    got = [tuple(layer["weight"].shape) for layer in layers]
+    want = [tuple(lin.weight.shape) for lin in linears]
+    if got != want:
+        raise CliError(
+            f"{name} holds weights of shapes {got}, but --sizes {','.join(map(str, sizes))} "
+            f"needs {want}; give the sizes the model was trained with",
+            EXIT_USAGE,
+        )
+    with torch.no_grad():
+        for lin, layer in zip(linears, layers):
+            lin.weight.copy_(layer["weight"])
+            if "bias" in layer:
+                lin.bias.copy_(layer["bias"])
+            else:
+                lin.bias = None
+    module.to(tensors[0][1].dtype if tensors else torch.float32)
+    return module.eval()
+
+
+def resolve_target(args: argparse.Namespace) -> Any:
+    """The ``nn.Module`` named by ``TARGET``: a ``module:attribute`` or a model file."""
+    target = args.target
+    if os.path.isfile(target):
+        loaded = load_file(target, trust_pickle=args.trust_pickle)
+        from torch import nn
+
+        if isinstance(loaded, nn.Module):
+            return loaded.eval()
+        if isinstance(loaded, dict):
+            if not args.sizes:
+                raise CliError(
+                    f"{os.path.basename(target)} is a state_dict (weights only); give the layer "
+                    "sizes with --sizes, e.g. --sizes 1,2,2,1 (and --activation)",
+                    EXIT_USAGE,
+                )
+            return module_from_state_dict(
+                loaded, _parse_sizes(args.sizes), _check_activation(args.activation), target
+            )
+        raise CliError(
+            f"{os.path.basename(target)} holds a {type(loaded).__name__}, not a state_dict or a module",
+            EXIT_USAGE,
+        )
+    if os.path.isdir(target):
+        raise CliError(f"{target!r} is a directory; give a model file or package.module:attribute")
+    if ":" not in target:
+        raise CliError(
+            f"no such file {target!r}, and it is not package.module:attribute; check the path "
+            "or write e.g. mymodel:build_model",
+            EXIT_USAGE,
+        )
+    return _as_module(_import_target(target), target).eval()
+
+
+def cmd_check(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], list[str]]:
+    """``symjac check``: hold a model's autograd Jacobian to the exact one."""
+    dtypes = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
+    known = ("float16", "bfloat16", "float32", "float64")
+    bad = [d for d in dtypes if d not in known]
+    if not dtypes or bad:
+        raise CliError(
+            f"--dtypes takes a comma-separated list of {', '.join(known)}, got {args.dtypes!r}",
+            EXIT_USAGE,
+        )
+    try:
+        from symjac.compare import compare  # type: ignore[import-not-found]
+    except ImportError:
+        raise CliError(
+            "symjac.compare is not available in this installation; update symjac", EXIT_INTERNAL
+        ) from None
+    module = resolve_target(args)
+    n_in = _input_width(module)
+    x = _x_value(args.input, n_in) if args.input else [1.0] * n_in
+    report = compare(module, x, dtypes=dtypes)
+    doc = {"command": "check", "target": args.target, "input": x, "dtypes": list(dtypes)}
+    doc.update(report.to_dict())
+    doc["ok"] = bool(report.ok)
+    verdict = style.good("agrees") if report.ok else style.bad("DISAGREES")
+    lines = [
+        *str(report).splitlines(),
+        "",
+        f"{args.target}: autograd {verdict} with the exact Jacobian",
+    ]
+    return (EXIT_OK if report.ok else EXIT_DISAGREE), doc, lines
+
+
+def _input_width(module: Any) -> int:
+    from torch import nn
+
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            return sub.in_features
+    return 1
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def _epilog(example: str) -> str:
+    codes = "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+    return f"{example}\n\nexit codes:\n{codes}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``symjac`` argument parser (subcommands demo, jacobian, mlp, check).
+
+    >>> build_parser().parse_args(["jacobian", "x**2", "--wrt", "x"]).wrt
+    ['x']
+    """
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = _ArgumentParser(
+        prog="symjac",
+        description="Exact Jacobians with SymPy, and PyTorch autograd held to them.",
+        epilog=_epilog(
+            "examples:\n"
+            "  symjac demo                      the seed walkthrough, with exact answers\n"
+            '  symjac jacobian "x1**2 + x2" "x1 + x2**2" --wrt x1 x2 --at x1=1 x2=2\n'
+            "  symjac mlp --sizes 1,2,2,1 --symbolic\n"
+            "  symjac check mymodel:build --input 0.5"
+        ),
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"symjac {symjac.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+
+    def common(p: argparse.ArgumentParser, *, latex: bool = True) -> None:
+        if latex:
+            p.add_argument("--latex", action="store_true", help="print formulas as LaTeX")
+        p.add_argument(
+            "--json", action="store_true", help="print one JSON document instead of text"
+        )
+        p.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show tracebacks for errors",
+        )
+
+    demo = sub.add_parser(
+        "demo",
+        help="the seed document's walkthrough, with exact values and float32 errors",
+        description="Walk through the seed document: the polynomial examples, the [1, 2, 2, 1] tanh "
+        "network's stage Jacobians, the seed's own torch computation beside the exact values, and "
+        "each torch result's error in float32 ULPs. The polynomial examples are evaluated at "
+        "x = X and (x1, x2) = (X, 2).",
+        epilog=_epilog("example:\n  symjac demo --seed 0 --x 1.0"),
+        formatter_class=formatter,
+    )
+    demo.add_argument(
+        "--seed", type=int, default=0, help="torch.manual_seed for the network (default 0)"
+    )
+    demo.add_argument("--x", type=float, default=1.0, help="the input point x0 (default 1.0)")
+    common(demo)
+
+    jac = sub.add_parser(
+        "jacobian",
+        help="the exact Jacobian of expressions (and its value at a point)",
+        description="The exact Jacobian of the map from the --wrt variables to the expressions, "
+        "one row per expression. Expressions are parsed safely (never eval'd): numbers, names, "
+        "+ - * / ** ^ and functions such as sin, exp, tanh, sigmoid. Put -- before an expression "
+        "that starts with '-'.",
+        epilog=_epilog(
+            "examples:\n"
+            '  symjac jacobian "x1**2 + x2" "x1 + x2**2" --wrt x1 x2 --at x1=1 x2=2\n'
+            '  symjac jacobian "sin(x)*exp(y)" --wrt x y --at x=pi/2 y=0 --json\n'
+            '  symjac jacobian --wrt x -- "-x**2"'
+        ),
+        formatter_class=formatter,
+    )
+    jac.add_argument("exprs", nargs="+", metavar="EXPR", help="one expression per output")
+    jac.add_argument(
+        "--wrt", nargs="+", required=True, metavar="VAR", help="the input variables, in order"
+    )
+    jac.add_argument(
+        "--at",
+        nargs="+",
+        action="extend",
+        metavar="VAR=VALUE",
+        help="evaluate at this point (exact values such as 1, 0.5, 1/3, pi/4)",
+    )
+    jac.add_argument(
+        "--params", nargs="+", metavar="NAME", help="names that are constants, not inputs"
+    )
+    jac.add_argument("--name", default="f", help="the map's name (default f)")
+    common(jac)
+
+    mlp = sub.add_parser(
+        "mlp",
+        help="a fully connected network's stage formulas and Jacobians",
+        description="A fully connected network of the given layer sizes: each stage's formula, each "
+        "layer Jacobian J_l = diag(s'(z_l)) W_l, the chain product and the whole Jacobian, with "
+        "symbolic weights (--symbolic, the default) or the weights of a torch nn.Sequential built "
+        "after torch.manual_seed(N) (--seed N).",
+        epilog=_epilog(
+            "examples:\n"
+            "  symjac mlp --sizes 1,2,2,1 --symbolic\n"
+            "  symjac mlp --sizes 1,2,2,1 --seed 0 --at 1.0"
+        ),
+        formatter_class=formatter,
+    )
+    mlp.add_argument("--sizes", required=True, help="layer widths, input first, e.g. 1,2,2,1")
+    mlp.add_argument(
+        "--activation", default="tanh", help="activation between layers (default tanh)"
+    )
+    weights = mlp.add_mutually_exclusive_group()
+    weights.add_argument("--symbolic", action="store_true", help="symbolic weights (default)")
+    weights.add_argument(
+        "--seed", type=int, help="weights of nn.Sequential after torch.manual_seed(N)"
+    )
+    mlp.add_argument("--at", metavar="X", help="evaluate at this input, e.g. 1.0 or 0.5,1.0")
+    common(mlp)
+
+    check = sub.add_parser(
+        "check",
+        help="hold a model's autograd Jacobian to the exact one",
+        description="Compare torch autograd's Jacobian of a model with symjac's exact one, per dtype. "
+        "TARGET is package.module:attribute (a module, or a callable returning one, importable from "
+        "the current directory) or a state_dict file saved with torch.save(model.state_dict(), path) "
+        "plus --sizes and --activation. Files load with torch.load(weights_only=True); pickled "
+        "modules and .pt2 archives can run code and are refused unless --trust-pickle.",
+        epilog=_epilog(
+            "examples:\n"
+            "  symjac check mymodel:build_model --input 0.5\n"
+            "  symjac check weights.pt --sizes 1,2,2,1 --activation tanh --dtypes float32"
+        ),
+        formatter_class=formatter,
+    )
+    check.add_argument(
+        "target", metavar="TARGET", help="package.module:attribute or a state_dict file"
+    )
+    check.add_argument(
+        "--input", metavar="VALUES", help="the input point, e.g. 0.5 or 0.5,1.0 (default all 1.0)"
+    )
+    check.add_argument(
+        "--dtypes", default="float32,float64", help="dtypes to check (default float32,float64)"
+    )
+    check.add_argument("--sizes", help="layer widths for a state_dict file, e.g. 1,2,2,1")
+    check.add_argument(
+        "--activation", default="tanh", help="activation for a state_dict file (default tanh)"
+    )
+    check.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow pickled modules and .pt2 archives (runs code from the file)",
+    )
+    common(check, latex=False)
+    return parser
+
+
+COMMANDS: dict[
+    str, Callable[[argparse.Namespace, Style], tuple[int, dict[str, Any], list[str]]]
+] = {
+    "demo": cmd_demo,
+    "jacobian": cmd_jacobian,
+    "mlp": cmd_mlp,
+    "check": cmd_check,
+}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``symjac`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    >>> main(["jacobian", "x**2", "--wrt", "x", "--at", "x=3", "--json"])
+    {
+      "command": "jacobian", ...
+    }
+    0
+    """
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in args_list
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except CliError as err:
+        print(f"symjac: error: {_one_line(str(err))}", file=sys.stderr)
+        return err.code
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    debug = debug or bool(getattr(args, "debug", False))
+    style = Style.for_stream(sys.stdout)
+    code, message, failure = EXIT_OK, "", None
+    try:
+        with _collect_warnings() as caught:
+            code, doc, lines = COMMANDS[args.command](args, style)
+    except CliError as err:
+        code, message, failure = err.code, str(err), err
+    except SymjacError as err:
+        code, message, failure = EXIT_LIMIT, str(err), err
+    except (ValueError, TypeError, OSError) as err:
+        code, message, failure = EXIT_USAGE, str(err), err
+    except KeyboardInterrupt:
+        print("symjac: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        code, failure = EXIT_INTERNAL, err
+        message = (
+            f"internal error: {type(err).__name__}: {_first_line(err)} "
+            "(rerun with --debug for the traceback, and please report it)"
+        )
+    if message:
+        if debug and failure is not None:
+            traceback.print_exception(failure)
+        print(f"symjac: error: {_one_line(message)}", file=sys.stderr)
+        return code
+    for w in caught:
+        _warn(_one_line(str(w.message)))
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print("\n".join(lines))
+    return code
