@@ -7,8 +7,9 @@ Matrix([
 [   1, 2*x2]])
 """
 
-from symjac import examples, limits
+from symjac import examples, limits, testing
 from symjac.activations import Activation, get_activation
+from symjac.compare import Report, compare, scan
 from symjac.exceptions import LimitError, ParseError, SymjacError, SymjacWarning, UnsupportedError
 from symjac.maps import Jacobian, VectorMap, jacobian
 from symjac.networks import Layer, Network, Reference, mlp
@@ -26,15 +27,19 @@ __all__ = [
     "NumericFunction",
     "ParseError",
     "Reference",
+    "Report",
     "SymjacError",
     "SymjacWarning",
     "UnsupportedError",
     "VectorMap",
     "__version__",
+    "compare",
     "examples",
     "from_torch",
     "get_activation",
     "jacobian",
     "limits",
     "mlp",
+    "scan",
+    "testing",
 ]
