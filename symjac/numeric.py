@@ -135,11 +135,21 @@ class _Printer:
                 f"{str(expr)[:60]}) for the {self.backend} backend; supported functions: "
                 f"{_supported()}"
             )
+        if isinstance(expr, sympy.ITE):
+            # SymPy writes `Piecewise(...) > 0` as ITE(c, a, b), a boolean if-then-else
+            cond, then, other = (self(arg) for arg in expr.args)
+            if self.backend == "mpmath":
+                return f"({then} if {cond} else {other})"
+            where = "np.where" if self.backend == "numpy" else "_where"
+            return f"{where}({cond}, {then}, {other})"
         if isinstance(expr, sympy.Heaviside):
             return f"_heaviside({self(expr.args[0])}, {self(expr.args[1]) if len(expr.args) > 1 else '0.5'})"
         if func in BACKEND_FUNCTIONS:
             spelling = getattr(BACKEND_FUNCTIONS[func], self.backend)
             args = [self.operand(arg) if len(expr.args) > 1 else self(arg) for arg in expr.args]
+            if func in (sympy.And, sympy.Or) and self.backend != "mpmath":
+                # np.logical_and and torch.logical_and take two operands
+                return functools.reduce(lambda a, b: f"{spelling}({a}, {b})", args)
             return f"{spelling}({', '.join(args)})"
         raise UnsupportedError(
             f"symjac cannot compile {func.__name__} (in {str(expr)[:60]}) for the {self.backend} "

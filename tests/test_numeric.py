@@ -317,6 +317,44 @@ def test_torch_functions_of_a_constant_and_a_variable():
         )
 
 
+def _elu(u):
+    return sympy.Piecewise((u, u > 0), (sympy.exp(u) - 1, True))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "mpmath"])
+def test_piecewise_of_piecewise_compiles(backend):
+    # SymPy writes `elu(u) > 0` as ITE(u > 0, u > 0, exp(u) > 1): a boolean if-then-else
+    f = symjac.VectorMap([_elu(2 * _elu(x1 - 1) + x2)], [x1, x2])
+    J = f.jacobian()
+    assert J.matrix.has(sympy.ITE)
+    points = np.array([[2.0, 0.5], [0.5, 0.25], [0.5, 3.0], [-1.0, -2.0]])
+    fn = J.numeric(backend)
+    result = fn(torch.tensor(points) if backend == "torch" else points)
+    result = np.array(result.tolist(), dtype=np.float64)
+    for point, value in zip(points, result, strict=True):
+        np.testing.assert_allclose(value, exact_floats(J.at(point)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "mpmath"])
+def test_conditions_with_three_clauses(backend):
+    # np.logical_and / torch.logical_and take two operands
+    inside = sympy.And(x1 > 0, x2 > 0, x1 + x2 < 1)
+    either = sympy.Or(x1 < -1, x2 < -1, x1 > 2)
+    f = symjac.VectorMap(
+        [sympy.Piecewise((x1 * x2, inside), (x1, either), (x2**2, True))], [x1, x2]
+    )
+    points = np.array([[0.25, 0.5], [0.75, 0.5], [-2.0, 0.0], [3.0, 0.5], [0.5, -3.0]])
+    fn = f.numeric(backend)
+    result = fn(torch.tensor(points) if backend == "torch" else points)
+    assert np.array(result.tolist(), dtype=np.float64).tolist() == [
+        [0.125],
+        [0.25],
+        [-2.0],
+        [3.0],
+        [0.5],
+    ]
+
+
 def test_numpy_erf_and_sigmoid_work_without_scipy(monkeypatch):
     f = symjac.VectorMap(["erf(x)", "sigmoid(x)"], "x")
     points = np.array([[-40.0], [-3.5], [-0.25], [0.0], [0.7], [2.0], [40.0]])
