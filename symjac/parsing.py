@@ -196,6 +196,7 @@ class _Builder:
         self.text = text
         self.names = names
         self.lim = limits.current()
+        self.values: dict[sympy.Expr, sympy.Expr] = {}
 
     def piece(self, node: ast.AST) -> str:
         # the text is one line of ASCII (see _prescan), so byte offsets are indices;
@@ -250,10 +251,25 @@ class _Builder:
         return what + "; allowed: numbers, names, + - * / ** ^, and calls of " + _known()
 
     # -- constants ------------------------------------------------------------
-    def evaluate(self, expr: sympy.Expr, node: ast.AST) -> sympy.Expr:
-        """15 digits of a constant, or LimitError if SymPy cannot get them."""
+    def approx(self, expr: sympy.Expr) -> sympy.Expr:
+        """30 digits of a constant, from the memoized values of its arguments.
+
+        Evaluating each node from its arguments' values (not the whole subtree
+        again) keeps checking every constant of a deep expression linear.
+        """
+        value = self.values.get(expr)
+        if value is None:
+            if expr.is_Atom or not expr.args:
+                value = expr.evalf(30)
+            else:
+                value = expr.func(*(self.approx(arg) for arg in expr.args)).evalf(30)
+            self.values[expr] = value
+        return value
+
+    def evaluate(self, expr: sympy.Expr, node: ast.AST, *, exact: bool = False) -> sympy.Expr:
+        """A constant's value (``exact``: SymPy's own 15 digits), or LimitError if it fails."""
         try:
-            value = expr.evalf(15, maxn=100)
+            value = expr.evalf(15, maxn=100) if exact else self.approx(expr)
         except Exception as err:  # SymPy's evaluation of an extreme constant
             raise LimitError(
                 f"constant {_short(self.piece(node), 40)!r} cannot be evaluated "
@@ -485,7 +501,10 @@ class _Builder:
         if not zero and denominator.is_number and not denominator.is_Atom:
             # a constant with no nonzero digit to 100 places (log(4) - 2*log(2)) is zero
             value = self.evaluate(denominator, node.right)
-            zero = value == 0 or (isinstance(value, sympy.Float) and value._prec < 5)
+            if value == 0 or (isinstance(value, sympy.Float) and _mag2(value) < -60):
+                # small: ask SymPy for digits until it finds one or gives up (it is zero)
+                value = self.evaluate(denominator, node.right, exact=True)
+                zero = value == 0 or (isinstance(value, sympy.Float) and value._prec < 5)
         if zero:
             raise _fail(
                 f"division by zero: {_short(self.piece(node.right), 40)!r} is zero; "

@@ -341,13 +341,15 @@ def test_twenty_thousand_term_sum_with_loosened_limits():
 
 
 def test_override_is_checked():
-    with pytest.raises(TypeError, match=r"unknown limit\(s\) max_bogus; the limits are"):
-        with limits.override(max_bogus=1):
-            pass
+    unknown = pytest.raises(TypeError, match=r"unknown limit\(s\) max_bogus; the limits are")
+    with unknown, limits.override(max_bogus=1):
+        pass
     for bad in (0, -1, 1.5, True, "10"):
-        with pytest.raises(ValueError, match="must be a positive int"):
-            with limits.override(max_depth=bad):
-                pass
+        with (
+            pytest.raises(ValueError, match="must be a positive int"),
+            limits.override(max_depth=bad),
+        ):
+            pass
 
 
 def test_deep_nesting_past_python_limits_is_a_limit_error():
