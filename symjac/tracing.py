@@ -69,6 +69,7 @@ def _function_activation(
     import torch.nn.functional as F
 
     def arg(index: int, name: str, default: Any) -> Any:
+        # ``args`` are the positional arguments after the input tensor: index 0 is the first
         if len(args) > index:
             return args[index]
         return kwargs.get(name, default)
@@ -85,12 +86,12 @@ def _function_activation(
     if target in simple:
         return get_activation(simple[target])
     if target is F.leaky_relu:
-        return get_activation("leaky_relu", negative_slope=float(arg(1, "negative_slope", 0.01)))
+        return get_activation("leaky_relu", negative_slope=float(arg(0, "negative_slope", 0.01)))
     if target is F.elu:
-        return get_activation("elu", alpha=float(arg(1, "alpha", 1.0)))
+        return get_activation("elu", alpha=float(arg(0, "alpha", 1.0)))
     if target is F.softplus:
         return get_activation(
-            "softplus", beta=float(arg(1, "beta", 1.0)), threshold=float(arg(2, "threshold", 20.0))
+            "softplus", beta=float(arg(0, "beta", 1.0)), threshold=float(arg(1, "threshold", 20.0))
         )
     if target is F.gelu:
         return get_activation(
@@ -148,10 +149,27 @@ def _exact_matrix(tensor: Any) -> sympy.ImmutableMatrix:
 
 
 def _trace(module: Any) -> Any:
+    import torch
     import torch.fx
 
+    # torch.fx runs a custom autograd.Function's *forward* on proxies, so its ops would be
+    # read as ordinary layers and its user-defined backward silently ignored: refuse it.
+    function_cls = torch.autograd.Function
+    original = function_cls.__dict__["apply"]
+
+    def refuse(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(a, torch.fx.Proxy) for a in (*args, *kwargs.values())):
+            raise _unsupported(
+                f"the custom torch.autograd.Function {cls.__name__}",
+                "its backward is user-defined, so its Jacobian cannot be read from its forward",
+            )
+        return original.__get__(None, cls)(*args, **kwargs)
+
+    function_cls.apply = classmethod(refuse)  # type: ignore[method-assign,assignment]
     try:
         return torch.fx.symbolic_trace(module)
+    except UnsupportedError:
+        raise
     except Exception as err:  # fx raises many types; all mean "not a fixed graph"
         reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
         raise _unsupported(
@@ -159,6 +177,8 @@ def _trace(module: Any) -> Any:
             f"torch.fx could not trace it: {reason}; data-dependent control flow and "
             "custom autograd Functions have no fixed graph",
         ) from None
+    finally:
+        function_cls.apply = original  # type: ignore[method-assign]
 
 
 def from_torch(module: Any, example_input: Any = None, *, input_names: Any = None) -> Network:
@@ -293,7 +313,12 @@ def from_torch(module: Any, example_input: Any = None, *, input_names: Any = Non
             close()
             pending["linear"] = value
         elif kind == "act":
-            if "act" in pending or "squeeze" in pending:
+            if "squeeze" in pending:
+                raise _unsupported(
+                    f"the activation {value.name} after squeeze()",
+                    "squeeze() may only end the forward",
+                )
+            if "act" in pending:
                 raise _unsupported(
                     f"two activations in a row ({pending.get('act', get_activation('identity')).name}, {value.name})",
                     "each Linear takes at most one activation",
