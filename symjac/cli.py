@@ -159,18 +159,21 @@ _WEIGHT_NAME = re.compile(r"^([A-Za-z]+)\^\{\((\d+)\)\}_\{([\d,]+)\}$")
 
 
 def readable_names(expr: Any) -> Any:
-    """Rename symjac's LaTeX-style weight symbols for plain text: ``w^{(1)}_{21}`` -> ``w1_21``.
+    """Rename symjac's LaTeX-style weight symbols for plain text: ``w^{(1)}_{21}`` -> ``W1_21``.
+
+    Upper case keeps bias ``B2_1`` apart from a stage value such as ``b2``.
 
     >>> w = sympy.Symbol("w^{(1)}_{21}", real=True)
     >>> readable_names(2 * w)
-    2*w1_21
+    2*W1_21
     """
     replace = {}
     for sym in getattr(expr, "free_symbols", ()):
         match = _WEIGHT_NAME.match(sym.name)
         if match:
             letter, layer, index = match.groups()
-            replace[sym] = sympy.Symbol(f"{letter}{layer}_{index.replace(',', '_')}", real=True)
+            name = f"{letter.upper()}{layer}_{index.replace(',', '_')}"
+            replace[sym] = sympy.Symbol(name, real=True)
     return expr.xreplace(replace) if replace else expr
 
 
@@ -661,7 +664,7 @@ def cmd_mlp(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any]
         digits: int | None = 4
     else:
         net = symjac.mlp(sizes, activation)
-        kind = "symbolic weights w<layer>_<row><col>, biases b<layer>_<row>"
+        kind = "symbolic weights W<layer>_<row><col> and biases B<layer>_<row>"
         digits = None
     doc: dict[str, Any] = {
         "command": "mlp",
@@ -707,7 +710,7 @@ def cmd_mlp(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any]
         layer_values = []
         stages = net.trace(exact_x)
         for k, J in enumerate(net.layer_jacobians()):
-            layer_values.append(J.at([*stages[k]]))
+            layer_values.append(sympy.Matrix(J.matrix.xreplace(dict(zip(J.inputs, stages[k])))))
         at_doc: dict[str, Any] = {
             "x": values,
             "layers": [
@@ -1064,6 +1067,7 @@ def _import_target(spec: str) -> Any:
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+    importlib.invalidate_caches()  # the file may be newer than the import system's listing
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
@@ -1072,6 +1076,12 @@ def _import_target(spec: str) -> Any:
             "or install it",
             EXIT_USAGE,
         ) from None
+    except Exception as err:  # the user's module raised while importing
+        raise CliError(
+            f"importing {module_name!r} failed: {type(err).__name__}: {_first_line(err)}; fix the "
+            "module (rerun with --debug for the traceback)",
+            EXIT_USAGE,
+        ) from err
     obj: Any = module
     for part in attribute.split("."):
         if not hasattr(obj, part):
@@ -1089,7 +1099,14 @@ def _as_module(obj: Any, what: str) -> Any:
     if isinstance(obj, nn.Module):
         return obj
     if callable(obj):
-        result = obj()
+        try:
+            result = obj()
+        except Exception as err:  # the user's factory raised
+            raise CliError(
+                f"calling {what}() failed: {type(err).__name__}: {_first_line(err)}; it must "
+                "build and return a torch.nn.Module without arguments",
+                EXIT_USAGE,
+            ) from err
         if isinstance(result, nn.Module):
             return result
         raise CliError(
@@ -1155,29 +1172,35 @@ def load_file(path: str, *, trust_pickle: bool = False) -> Any:
         with _collect_warnings():
             return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as err:
-        text = str(err)
-        if "Weights only load failed" in text:
-            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-            holds = f" (it needs {found.group(1)})" if found else ""
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        if found:
             raise CliError(
-                f"{name} holds a pickled Python object{holds}, not a plain state_dict; loading it "
-                f"would run code from the file. {PICKLE_HINT[0].upper()}{PICKLE_HINT[1:]}",
+                f"{name} holds a pickled Python object (it needs {found.group(1)}), not a plain "
+                f"state_dict; loading it would run code from the file. {PICKLE_HINT[0].upper()}"
+                f"{PICKLE_HINT[1:]}",
                 EXIT_USAGE,
             ) from None
-        raise CliError(
-            f"{name} is not a readable torch file ({_first_line(err)}); check that it was saved with torch.save"
-        ) from None
+        raise _corrupt(name, "its pickle data cannot be read") from None
     except Exception as err:
-        raise CliError(
-            f"{name} is not a readable torch file ({type(err).__name__}: {_first_line(err) or 'no details'}); "
-            "it may be truncated or corrupt: save it again with torch.save(model.state_dict(), path)",
-            EXIT_USAGE,
-        ) from None
+        detail = (
+            f"{type(err).__name__}: {_first_line(err)}" if _first_line(err) else type(err).__name__
+        )
+        raise _corrupt(name, detail) from None
+
+
+def _corrupt(name: str, detail: str) -> CliError:
+    return CliError(
+        f"{name} is not a readable torch file ({detail}); it may be truncated or corrupt: "
+        "save it again with torch.save(model.state_dict(), path)",
+        EXIT_USAGE,
+    )
 
 
 def _first_line(err: BaseException) -> str:
+    """The first sentence of an exception's message, at most 160 characters."""
     text = str(err).strip().splitlines()
-    return text[0][:200] if text else ""
+    first = text[0].split(". ")[0] if text else ""
+    return first if len(first) <= 160 else first[:157] + "..."
 
 
 def module_from_state_dict(state: Any, sizes: Sequence[int], activation: str, name: str) -> Any:
@@ -1209,6 +1232,12 @@ def module_from_state_dict(state: Any, sizes: Sequence[int], activation: str, na
                 "state_dicts of Linear layers (weight, then bias, for each layer)",
                 EXIT_USAGE,
             )
+    if not tensors:
+        raise CliError(
+            f"{name} holds no tensors; expected a state_dict saved with "
+            "torch.save(model.state_dict(), path)",
+            EXIT_USAGE,
+        )
     got = [tuple(layer["weight"].shape) for layer in layers]
     want = [tuple(lin.weight.shape) for lin in linears]
     if got != want:
@@ -1224,7 +1253,7 @@ def module_from_state_dict(state: Any, sizes: Sequence[int], activation: str, na
                 lin.bias.copy_(layer["bias"])
             else:
                 lin.bias = None
-    module.to(tensors[0][1].dtype if tensors else torch.float32)
+    module.to(tensors[0][1].dtype)
     return module.eval()
 
 
@@ -1236,7 +1265,9 @@ def resolve_target(args: argparse.Namespace) -> Any:
         from torch import nn
 
         if isinstance(loaded, nn.Module):
-            return loaded.eval()
+            with contextlib.suppress(NotImplementedError):  # exported programs refuse eval()
+                loaded.eval()
+            return loaded
         if isinstance(loaded, dict):
             if not args.sizes:
                 raise CliError(
@@ -1311,6 +1342,10 @@ def _epilog(example: str) -> str:
     return f"{example}\n\nexit codes:\n{codes}"
 
 
+def _describe(text: str) -> str:
+    return textwrap.fill(text, 79)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``symjac`` argument parser (subcommands demo, jacobian, mlp, check).
 
@@ -1320,7 +1355,7 @@ def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = _ArgumentParser(
         prog="symjac",
-        description="Exact Jacobians with SymPy, and PyTorch autograd held to them.",
+        description=_describe("Exact Jacobians with SymPy, and PyTorch autograd held to them."),
         epilog=_epilog(
             "examples:\n"
             "  symjac demo                      the seed walkthrough, with exact answers\n"
@@ -1350,10 +1385,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="the seed document's walkthrough, with exact values and float32 errors",
-        description="Walk through the seed document: the polynomial examples, the [1, 2, 2, 1] tanh "
-        "network's stage Jacobians, the seed's own torch computation beside the exact values, and "
-        "each torch result's error in float32 ULPs. The polynomial examples are evaluated at "
-        "x = X and (x1, x2) = (X, 2).",
+        description=_describe(
+            "Walk through the seed document: the polynomial examples, the [1, 2, 2, 1] tanh "
+            "network's stage Jacobians, the seed's own torch computation beside the exact values, and "
+            "each torch result's error in float32 ULPs. The polynomial examples are evaluated at "
+            "x = X and (x1, x2) = (X, 2)."
+        ),
         epilog=_epilog("example:\n  symjac demo --seed 0 --x 1.0"),
         formatter_class=formatter,
     )
@@ -1366,10 +1403,12 @@ def build_parser() -> argparse.ArgumentParser:
     jac = sub.add_parser(
         "jacobian",
         help="the exact Jacobian of expressions (and its value at a point)",
-        description="The exact Jacobian of the map from the --wrt variables to the expressions, "
-        "one row per expression. Expressions are parsed safely (never eval'd): numbers, names, "
-        "+ - * / ** ^ and functions such as sin, exp, tanh, sigmoid. Put -- before an expression "
-        "that starts with '-'.",
+        description=_describe(
+            "The exact Jacobian of the map from the --wrt variables to the expressions, "
+            "one row per expression. Expressions are parsed safely (never eval'd): numbers, names, "
+            "+ - * / ** ^ and functions such as sin, exp, tanh, sigmoid. Put -- before an expression "
+            "that starts with '-'."
+        ),
         epilog=_epilog(
             "examples:\n"
             '  symjac jacobian "x1**2 + x2" "x1 + x2**2" --wrt x1 x2 --at x1=1 x2=2\n'
@@ -1398,10 +1437,12 @@ def build_parser() -> argparse.ArgumentParser:
     mlp = sub.add_parser(
         "mlp",
         help="a fully connected network's stage formulas and Jacobians",
-        description="A fully connected network of the given layer sizes: each stage's formula, each "
-        "layer Jacobian J_l = diag(s'(z_l)) W_l, the chain product and the whole Jacobian, with "
-        "symbolic weights (--symbolic, the default) or the weights of a torch nn.Sequential built "
-        "after torch.manual_seed(N) (--seed N).",
+        description=_describe(
+            "A fully connected network of the given layer sizes: each stage's formula, each "
+            "layer Jacobian J_l = diag(s'(z_l)) W_l, the chain product and the whole Jacobian, with "
+            "symbolic weights (--symbolic, the default) or the weights of a torch nn.Sequential built "
+            "after torch.manual_seed(N) (--seed N)."
+        ),
         epilog=_epilog(
             "examples:\n"
             "  symjac mlp --sizes 1,2,2,1 --symbolic\n"
@@ -1424,11 +1465,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="hold a model's autograd Jacobian to the exact one",
-        description="Compare torch autograd's Jacobian of a model with symjac's exact one, per dtype. "
-        "TARGET is package.module:attribute (a module, or a callable returning one, importable from "
-        "the current directory) or a state_dict file saved with torch.save(model.state_dict(), path) "
-        "plus --sizes and --activation. Files load with torch.load(weights_only=True); pickled "
-        "modules and .pt2 archives can run code and are refused unless --trust-pickle.",
+        description=_describe(
+            "Compare torch autograd's Jacobian of a model with symjac's exact one, per dtype. "
+            "TARGET is package.module:attribute (a module, or a callable returning one, importable from "
+            "the current directory) or a state_dict file saved with torch.save(model.state_dict(), path) "
+            "plus --sizes and --activation. Files load with torch.load(weights_only=True); pickled "
+            "modules and .pt2 archives can run code and are refused unless --trust-pickle."
+        ),
         epilog=_epilog(
             "examples:\n"
             "  symjac check mymodel:build_model --input 0.5\n"
@@ -1485,7 +1528,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args_list
     parser = build_parser()
     try:
-        args = parser.parse_args(args_list)
+        args, extra = parser.parse_known_args(args_list)
+        if extra:
+            where = f"symjac {args.command}" if args.command else "symjac"
+            raise CliError(
+                f"unrecognized arguments: {' '.join(extra)}; see '{where} --help'", EXIT_USAGE
+            )
     except CliError as err:
         print(f"symjac: error: {_one_line(str(err))}", file=sys.stderr)
         return err.code
