@@ -29,7 +29,7 @@ import symjac  # noqa: E402
 
 project = "symjac"
 author = "symjac developers"
-copyright = "symjac developers"  # noqa: A001
+copyright = "symjac developers"
 version = release = symjac.__version__
 
 extensions = [

@@ -16,13 +16,16 @@ their images to ``docs/_generated``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import runpy
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -91,7 +94,9 @@ class BackendTable(SphinxDirective):
         rows = []
         for function, row in BACKEND_FUNCTIONS.items():
             module = getattr(function, "__module__", "")
-            qualified = _name(function) if module.startswith("symjac") else f"sympy.{_name(function)}"
+            qualified = (
+                _name(function) if module.startswith("symjac") else f"sympy.{_name(function)}"
+            )
             parser = ", ".join(spelled.get(function, [])) or "(conditions only)"
             rows.append(
                 [_literal_entry(qualified), _text_entry(parser)]
@@ -101,52 +106,106 @@ class BackendTable(SphinxDirective):
         return [_table(header, rows, [18, 26, 18, 18, 18])]
 
 
-def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+class ToleranceTable(SphinxDirective):
+    """Render ``symjac.accuracy.TOLERANCES`` with each format's epsilon."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from symjac.accuracy import FORMATS, TOLERANCES
+
+        self.env.note_dependency(str(ROOT / "symjac" / "accuracy.py"))
+        rows = []
+        for name, tol in TOLERANCES.items():
+            fmt = FORMATS[name]
+            rows.append(
+                [
+                    _literal_entry(name),
+                    _text_entry(str(fmt.precision)),
+                    _text_entry(f"{fmt.eps:.3g}"),
+                    _text_entry(f"{tol.rtol:g}"),
+                    _text_entry(f"about {tol.rtol / fmt.eps:.3g}"),
+                    _text_entry(f"{tol.ulps:g}"),
+                ]
+            )
+        header = ["dtype", "precision (bits)", "eps", "rtol", "rtol / eps", "ulps"]
+        return [_table(header, rows, [14, 14, 14, 14, 16, 10])]
+
+
+def _run(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``symjac ...`` or ``pytest ...`` with this checkout's package: (status, output)."""
     env = dict(os.environ, COLUMNS="100", PYTHONHASHSEED="0", MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    code = "import sys; from symjac.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run(
-        [sys.executable, "-c", code, *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    env.pop("PYTEST_ADDOPTS", None)
+    if argv[0] == "symjac":
+        code = "import sys; from symjac.cli import main; sys.exit(main(sys.argv[1:]))"
+        command = [sys.executable, "-c", code, *argv[1:]]
+    else:
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]]
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
     )
+    return result.returncode, (result.stdout + result.stderr).rstrip()
+
+
+def _cached_run(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """``_run``, remembered in docs/_generated/commands until the code or the inputs change."""
+    digest = hashlib.sha256(json.dumps([argv, str(cwd.relative_to(ROOT))]).encode())
+    for path in sorted([*(ROOT / "symjac").glob("*.py"), *cwd.glob("*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    cache = DOCS / "_generated" / "commands" / f"{digest.hexdigest()[:24]}.json"
+    if cache.exists():
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        return data["returncode"], data["output"]
+    status, output = _run(argv, cwd)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"returncode": status, "output": output}), encoding="utf-8")
+    return status, output
+
+
+_TIMING = re.compile(r" in \d+\.\d+s( \(\d+:\d+:\d+\))?")
 
 
 class CommandOutput(SphinxDirective):
-    """``{command-output} symjac jacobian ...``: the command and its real output."""
+    """``{command-output} symjac jacobian ...``: the command and its real output.
+
+    ``symjac`` commands run this checkout's CLI; ``pytest`` commands run pytest with
+    this checkout's package (and its pytest plugin). ``:cwd:`` is relative to the
+    repository root; ``:returncode:`` is the expected exit status.
+    """
 
     has_content = False
     required_arguments = 1
     final_argument_whitespace = True
-    option_spec = {"returncode": directives.nonnegative_int, "cwd": directives.unchanged}
+    option_spec: ClassVar[dict[str, Any]] = {
+        "returncode": directives.nonnegative_int,
+        "cwd": directives.unchanged,
+    }
 
     def run(self) -> list[nodes.Node]:
         line = self.arguments[0].strip()
         argv = shlex.split(line)
-        if not argv or argv[0] != "symjac":
-            raise self.error(f"command-output runs symjac commands only, got {line!r}")
-        cwd = ROOT / self.options.get("cwd", "")
-        for path in (ROOT / "symjac").glob("*.py"):
+        if not argv or argv[0] not in ("symjac", "pytest"):
+            raise self.error(f"command-output runs symjac and pytest commands only, got {line!r}")
+        cwd = (ROOT / self.options.get("cwd", "")).resolve()
+        for path in [*(ROOT / "symjac").glob("*.py"), *cwd.glob("*.py")]:
             self.env.note_dependency(str(path))
-        result = _run(argv[1:], cwd)
+        status, output = _cached_run(argv, cwd)
         expected = self.options.get("returncode", 0)
-        output = (result.stdout + result.stderr).rstrip()
-        if result.returncode != expected:
+        if status != expected:
             logger.warning(
                 "command %r exited with %d (expected %d):\n%s",
                 line,
-                result.returncode,
+                status,
                 expected,
                 output,
                 location=self.get_location(),
             )
+        if argv[0] == "pytest":
+            output = _TIMING.sub(" in ...s", output)
         text = f"$ {line}\n{output}"
         if expected:
-            text += f"\n$ echo $?\n{result.returncode}"
+            text += f"\n$ echo $?\n{status}"
         block = nodes.literal_block(text, text, language="console")
         self.set_source_info(block)
         return [block]
@@ -155,7 +214,9 @@ class CommandOutput(SphinxDirective):
 _SECTION_TITLES = {"Parameters", "Other Parameters", "Returns", "Yields", "Raises", "Attributes"}
 
 
-def _examples_header(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+def _examples_header(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
     """Give a doctest that follows a numpydoc section its own ``Examples`` header.
 
     Without the header napoleon reads the ``>>>`` lines after a ``Parameters``
@@ -165,7 +226,9 @@ def _examples_header(app: Any, what: str, name: str, obj: Any, options: Any, lin
     in_section = False
     for i, line in enumerate(lines):
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
-        if line.strip() in _SECTION_TITLES | {"Examples", "Notes", "See Also"} and set(nxt.strip()) == {"-"}:
+        if line.strip() in _SECTION_TITLES | {"Examples", "Notes", "See Also"} and set(
+            nxt.strip()
+        ) == {"-"}:
             in_section = line.strip() in _SECTION_TITLES
         elif in_section and line.startswith(">>>"):
             lines[i:i] = ["Examples", "--------", ""]
@@ -173,9 +236,17 @@ def _examples_header(app: Any, what: str, name: str, obj: Any, options: Any, lin
 
 
 def _make_figures(app: Any) -> None:
+    """Run each figure script whose output is missing or older than the code it draws."""
+    if app.builder.format != "html":
+        return
     out = DOCS / "_generated"
     out.mkdir(exist_ok=True)
+    sources = [*(ROOT / "symjac").glob("*.py")]
+    newest_code = max((p.stat().st_mtime for p in sources), default=0.0)
     for script in sorted((DOCS / "_scripts").glob("*.py")):
+        image = out / (script.stem.replace("_", "-") + ".png")
+        if image.exists() and image.stat().st_mtime > max(newest_code, script.stat().st_mtime):
+            continue
         logger.info("symjac docs: running %s", script.name)
         runpy.run_path(str(script), run_name="__main__")
 
@@ -183,6 +254,7 @@ def _make_figures(app: Any) -> None:
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("backend-table", BackendTable)
     app.add_directive("command-output", CommandOutput)
+    app.add_directive("tolerance-table", ToleranceTable)
     app.connect("builder-inited", _make_figures)
     # before sphinx.ext.napoleon (priority 500) parses the sections
     app.connect("autodoc-process-docstring", _examples_header, priority=400)
