@@ -155,7 +155,9 @@ def _trace(module: Any) -> Any:
     # torch.fx runs a custom autograd.Function's *forward* on proxies, so its ops would be
     # read as ordinary layers and its user-defined backward silently ignored: refuse it.
     function_cls = torch.autograd.Function
-    original = function_cls.__dict__["apply"]
+    original = function_cls.__dict__.get("apply")
+    if not isinstance(original, classmethod):  # another torch layout: trace unguarded
+        return _fx_trace(module)
 
     def refuse(cls: Any, *args: Any, **kwargs: Any) -> Any:
         if any(isinstance(a, torch.fx.Proxy) for a in (*args, *kwargs.values())):
@@ -167,6 +169,15 @@ def _trace(module: Any) -> Any:
 
     function_cls.apply = classmethod(refuse)  # type: ignore[method-assign,assignment]
     try:
+        return _fx_trace(module)
+    finally:
+        function_cls.apply = original  # type: ignore[method-assign]
+
+
+def _fx_trace(module: Any) -> Any:
+    import torch.fx
+
+    try:
         return torch.fx.symbolic_trace(module)
     except UnsupportedError:
         raise
@@ -177,8 +188,6 @@ def _trace(module: Any) -> Any:
             f"torch.fx could not trace it: {reason}; data-dependent control flow and "
             "custom autograd Functions have no fixed graph",
         ) from None
-    finally:
-        function_cls.apply = original  # type: ignore[method-assign]
 
 
 def from_torch(module: Any, example_input: Any = None, *, input_names: Any = None) -> Network:
