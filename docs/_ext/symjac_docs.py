@@ -248,7 +248,7 @@ def _make_figures(app: Any) -> None:
         if image.exists() and image.stat().st_mtime > max(newest_code, script.stat().st_mtime):
             continue
         logger.info("symjac docs: running %s", script.name)
-        runpy.run_path(str(script), run_name="__main__")
+        runpy.run_path(str(script), run_name="symjac_docs_figure")["main"]()
 
 
 def setup(app: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Draw the error scan of tanh's derivative for "Exact versus autograd".
 
-Run by the docs build (docs/_ext/symjac_docs.py, before the pages are read); writes
+Run by the docs build (docs/_ext/symjac_docs.py calls ``main()`` before the pages are read); writes
 docs/_generated/error-scan.png. Run it by hand with ``python docs/_scripts/error_scan.py``.
 """
 
