@@ -99,6 +99,8 @@ class VectorMap:
     output_names
         Names of the outputs in LaTeX; default ``f1, f2, ...`` (or ``f`` if m = 1).
 
+    Examples
+    --------
     >>> import symjac
     >>> f = symjac.VectorMap("x1**2 + 3*x1*x2 + x2**2", "x1 x2", name="f")
     >>> f.shape, f.outputs
