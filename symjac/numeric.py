@@ -178,14 +178,22 @@ class _Printer:
             else:
                 numer.append(self(factor))
         top = "*".join(numer) if numer else "1"
-        return f"({top}/({'*'.join(denom)}))" if denom else f"({top})"
+        if not denom:
+            return f"({top})"
+        return self.divide(top, "*".join(denom))
+
+    def divide(self, top: str, bottom: str) -> str:
+        # mpmath raises ZeroDivisionError at a pole; numpy and torch give inf: so does _div
+        if self.backend == "mpmath":
+            return f"_div({top}, {bottom})"
+        return f"({top}/({bottom}))"
 
     def pow(self, expr: sympy.Pow) -> str:
         base, exp = expr.args
         if exp == sympy.S.Half:
             return f"{BACKEND_FUNCTIONS[sympy.sqrt][BACKENDS.index(self.backend)]}({self(base)})"
         if exp.is_number and exp.is_negative:
-            return f"(1/{self(sympy.Pow(base, -exp, evaluate=False))})"
+            return self.divide("1", self(sympy.Pow(base, -exp, evaluate=False)))
         if exp == 2 and base in self.names:
             b = self(base)
             return f"({b}*{b})"
@@ -283,6 +291,21 @@ def _torch_namespace() -> dict[str, Any]:
             for a in args
         ]
 
+    def _assemble(points: Any, entries: list[Any], shape: tuple[int, ...]) -> Any:
+        batch = points.shape[:-1]
+        parts = [
+            torch.broadcast_to(
+                e
+                if isinstance(e, torch.Tensor)
+                else torch.tensor(e, dtype=points.dtype, device=points.device),
+                batch,
+            )
+            for e in entries
+        ]
+        if not parts:
+            return points.new_zeros((*batch, *shape))
+        return torch.stack(parts, dim=-1).reshape(*batch, *shape)
+
     def _where(cond: Any, a: Any, b: Any) -> Any:
         if not isinstance(cond, torch.Tensor):
             return a if cond else b
@@ -294,6 +317,7 @@ def _torch_namespace() -> dict[str, Any]:
     return {
         "torch": torch,
         "_where": _where,
+        "_assemble": _assemble,
         "_softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x)),
         "_sech": lambda x: torch.cosh(x).reciprocal(),
         "_heaviside": lambda x, h: torch.heaviside(x, torch.full_like(x, h)),
@@ -307,8 +331,17 @@ def _mpmath_namespace(digits: int) -> dict[str, Any]:
 
     ctx = mpmath.MPContext()
     ctx.dps = digits
+
+    def _div(a: Any, b: Any) -> Any:
+        if b:
+            return a / b
+        if not a or ctx.isnan(a):
+            return ctx.nan
+        return ctx.inf if a > 0 else -ctx.inf  # mpmath has no -0: the pole is approached from +0
+
     return {
         "mp": ctx,
+        "_div": _div,
         "_sigmoid": lambda x: 1 / (1 + ctx.exp(-x)),
         "_softplus": lambda x: ctx.log1p(ctx.exp(x)) if x < 0 else x + ctx.log1p(ctx.exp(-x)),
         "_heaviside": lambda x, h: ctx.mpf(1) if x > 0 else (ctx.mpf(0) if x < 0 else ctx.mpf(h)),
@@ -418,8 +451,7 @@ class NumericFunction:
         batch = self._check_shape(tuple(points.shape))
         if points.ndim == 0:
             points = points[None]
-        out = torch.zeros(batch + self.out_shape, dtype=points.dtype, device=points.device)
-        return self._kernel(points, out)
+        return self._kernel(points, None)
 
     def _call_mpmath(self, points: Any) -> np.ndarray:
         from symjac.variables import exact_number
@@ -512,6 +544,13 @@ def compile_exprs(
     if backend == "mpmath":
         header = f"def _kernel({', '.join(names[s] for s in inputs)}):"
         body = [f"    return [{', '.join('mp.mpf(' + printer(e) + ')' for e in reduced)}]"]
+    elif backend == "torch":
+        # out of place (one stack), so torch.func transforms such as vmap can run the kernel
+        header = "def _kernel(_X, _out):"
+        unpack = [f"    {names[s]} = _X[..., {i}]" for i, s in enumerate(inputs)]
+        lines = unpack + lines
+        entries = ", ".join("0" if e == 0 else printer(e) for e in reduced)
+        body = [f"    return _assemble(_X, [{entries}], {tuple(out_shape)!r})"]
     else:
         header = "def _kernel(_X, _out):"
         unpack = [f"    {names[s]} = _X[..., {i}]" for i, s in enumerate(inputs)]

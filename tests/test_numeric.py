@@ -530,3 +530,26 @@ def test_polynomial_maps_agree_with_autograd_and_exact(data):
     for point, value in zip(points, result, strict=True):
         exact = exact_floats(J.at(point))
         np.testing.assert_allclose(value, exact, rtol=0, atol=1e-12 * scale)
+
+
+def test_torch_kernel_runs_under_vmap_and_jacrev() -> None:
+    J = symjac.jacobian(["x1**2 + x2", "tanh(x1*x2)"], ["x1", "x2"])
+    fn = J.numeric("torch")
+    x = torch.tensor([[1.0, 2.0], [0.5, -1.0], [3.0, 0.25]], dtype=torch.float64)
+    batched = torch.func.vmap(fn)(x)
+    torch.testing.assert_close(batched, fn(x), rtol=0, atol=0)
+    second = torch.func.vmap(torch.func.jacrev(fn))(x)
+    assert second.shape == (3, 2, 2, 2)
+    # d/dx1 of the entry d(x1**2 + x2)/dx1 = 2*x1 is 2
+    torch.testing.assert_close(second[:, 0, 0, 0], torch.full((3,), 2.0, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [("sqrt(x)", "+inf"), ("1/x", "-inf"), ("-1/x", "+inf"), ("x/x**3", "-inf")],
+)
+def test_mpmath_pole_is_an_infinity_like_numpy(expr: str, expected: str) -> None:
+    J = symjac.jacobian(expr, "x")
+    value = J.numeric("mpmath")([0.0])[0, 0]
+    assert str(value) == expected
+    assert J.numeric("numpy")([0.0])[0, 0] == float(expected)
