@@ -448,7 +448,7 @@ class NumericFunction:
                 f"expected a floating-point tensor, got {points.dtype}; "
                 "convert it first, e.g. x.to(torch.float64)"
             )
-        batch = self._check_shape(tuple(points.shape))
+        self._check_shape(tuple(points.shape))
         if points.ndim == 0:
             points = points[None]
         return self._kernel(points, None)
