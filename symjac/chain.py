@@ -2,30 +2,261 @@
 
 For a concrete :class:`~symjac.Network` the Jacobian at a batch of points is
 ``J = J_D ... J_1`` with ``J_l = diag(s_l'(z_l)) W_l`` (NOTE: layer-rule). This
-module evaluates that chain with array operations (weights passed as arrays)
-instead of scalar code, which is what makes wide networks fast. Each
-activation and its SymPy-derived derivative are compiled once through the same
-code generator as everything else (NOTE: codegen).
+module evaluates that chain with array operations instead of scalar code:
+
+* the weights are float arrays prepared once, when the function is compiled;
+* the product is taken in the cheaper order for the network's shapes, chosen by
+  counting multiply-adds (NOTE: chain-order): from the output side (reverse
+  mode) when the network narrows, from the input side otherwise;
+* every layer of the product is **one** matrix product over the whole batch:
+  reverse mode keeps the running product as ``(N * n_out, n_l)`` rows and
+  multiplies by ``W_l``; forward mode keeps its transpose as ``(N * n_in, n_l)``
+  rows and multiplies by ``W_l^T``. No per-point tiny matrix products;
+* ``tanh``, ``sigmoid`` and ``identity`` have hand-specialised slopes that reuse
+  the layer's value (``tanh' = 1 - y*y`` with ``y = tanh(z)`` computed once);
+  every other activation, and its SymPy-derived derivative, is compiled once
+  through the same code generator as everything else (NOTE: codegen). The
+  specialised slopes are the same formulas SymPy derives; the tests check both
+  routes against the exact SymPy Jacobian;
+* a layer with the identity activation multiplies by nothing, and an identity
+  output layer starts reverse mode from the constant ``W_D``.
+
+NOTE: chain-order
+    With widths ``n_0, ..., n_D``, reverse mode costs about
+    ``sum_{l<D} n_D n_l n_{l-1}`` multiply-adds per point and forward mode
+    ``sum_{l>1} n_0 n_l n_{l-1}``; forward mode also pays a final transpose of
+    ``n_D n_0`` entries. :func:`chain_costs` computes both and ``"auto"``
+    takes the cheaper (reverse on ties).
 
 >>> import symjac, numpy as np
 >>> net = symjac.mlp([2, 3, 1], weights=[np.ones((3, 2)), np.ones((1, 3))], activation="tanh")
 >>> fn = compile_network(net, "numpy")
 >>> fn(np.zeros((5, 2))).shape
 (5, 1, 2)
+>>> fn.order
+'reverse'
 """
 
 from __future__ import annotations
 
 import functools
+import gc
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import sympy
+from sympy.core.add import Add, _addsort
+from sympy.core.mul import Mul
 
 from symjac.activations import Activation, Z
 from symjac.numeric import NumericFunction, compile_exprs
 
-__all__ = ["NetworkFunction", "compile_network"]
+__all__ = ["NetworkFunction", "chain_costs", "compile_network", "symbolic_layer"]
+
+_ONE, _MINUS_ONE, _TWO = sympy.S.One, sympy.S.NegativeOne, sympy.Integer(2)
+
+
+# -- symbolic layers, built the way SymPy would build them (NOTE: fast-layer) ------------------
+#
+# NOTE: fast-layer
+#     Network.layer_jacobians() instantiates J_l = diag(s'(z_l)) W_l entry by entry
+#     (NOTE: layer-rule). Letting SymPy evaluate every product is slow for wide layers:
+#     each fresh Rational weight and each long sum z_l triggers SymPy's assumption system
+#     (tanh(z) alone asks whether z is zero, imaginary, negative...). For the plain case
+#     (rational weights and bias, distinct symbols as inputs, tanh or identity) the
+#     expressions SymPy's evaluation would produce are known in advance, so they are
+#     assembled directly from their canonical parts (Add/Mul ``_from_args`` with SymPy's
+#     own argument order). The result is the *same* SymPy tree (``==``), which the tests
+#     check against the evaluated construction; anything else takes the evaluated path.
+
+
+@functools.cache
+def _class_rank(cls: type) -> int | None:
+    # the position Basic.compare gives a class (ordering_of_classes), None when unlisted
+    from sympy.core.basic import ordering_of_classes
+
+    name = cls.__name__
+    return ordering_of_classes.index(name) if name in ordering_of_classes else None
+
+
+_SYMBOL_RANK = _class_rank(sympy.Symbol)
+_MUL_RANK = _class_rank(Mul)
+
+
+def _term_key(term: Any) -> tuple[Any, ...] | None:
+    """A sort key equal to Basic.compare's order on ``x`` and ``c*x`` terms (c rational)."""
+    if term.is_Symbol:
+        return (_SYMBOL_RANK, term.name)
+    c, x = term.args
+    rank = _class_rank(type(c))
+    if rank is None:
+        return None
+    # Basic.compare: class, then the length of the hashable content, then its items
+    return (_MUL_RANK, rank, c.p, c.q, x.name)
+
+
+def _sort_terms(terms: list[Any]) -> None:
+    keys = [_term_key(t) for t in terms]
+    if any(k is None for k in keys):
+        _addsort(terms)
+        return
+    order = sorted(range(len(terms)), key=keys.__getitem__)
+    terms[:] = [terms[i] for i in order]
+
+
+def _plain_terms(row: Sequence[Any], symbols: Sequence[Any]) -> list[Any] | None:
+    terms = []
+    for c, x in zip(row, symbols):
+        if not c.is_Rational:
+            return None
+        if c.p == 0:
+            continue
+        terms.append(x if c is _ONE else Mul._from_args((c, x), True))
+    _sort_terms(terms)
+    return terms
+
+
+def _rational(p: int, q: int) -> Any:
+    """``Rational(p, q)`` for coprime ``p``, ``q > 0``, without re-normalising (same object kind)."""
+    if q == 1:
+        return sympy.Integer(p)
+    if p == 1 and q == 2:
+        return sympy.S.Half
+    obj = sympy.Expr.__new__(sympy.Rational)
+    obj.p, obj.q = p, q
+    return obj
+
+
+def _neg(c: Any) -> Any:
+    return _rational(-c.p, c.q)
+
+
+def _rational_rows(matrix: Any) -> list[list[Any]]:
+    # ImmutableMatrix.tolist() builds each Rational through the full constructor; the
+    # entries of a QQ/ZZ matrix are already normalised fractions
+    rep = getattr(matrix, "_rep", None)
+    domain = str(getattr(rep, "domain", ""))
+    if domain not in ("QQ", "ZZ"):
+        return matrix.tolist()
+    rows, cols = matrix.shape
+    if domain == "ZZ":
+        flat = [sympy.Integer(int(a)) for a in rep.to_list_flat()]
+    else:
+        flat = [_rational(int(a.numerator), int(a.denominator)) for a in rep.to_list_flat()]
+    return [flat[i * cols : (i + 1) * cols] for i in range(rows)]
+
+
+def _negative(term: Any) -> bool:
+    if term.is_Rational:
+        return term.p < 0
+    if term.is_Mul:
+        return term.args[0].p < 0
+    return False
+
+
+def _negated(term: Any) -> Any:
+    if term.is_Rational:
+        return _neg(term)
+    if term.is_Mul:
+        c = _neg(term.args[0])
+        return term.args[1] if c is _ONE else Mul._from_args((c, term.args[1]), True)
+    return Mul._from_args((_MINUS_ONE, term), True)
+
+
+def _plain_tanh(z: Any, terms: list[Any], const: Any) -> tuple[Any, Any]:
+    """``(tanh(z), t)`` as SymPy evaluates them: ``t = tanh(+-z)`` with the sign SymPy keeps."""
+    negative = sum(1 for t in terms if _negative(t)) + (
+        1 if const is not None and const.p < 0 else 0
+    )
+    positive = len(terms) + (const is not None) - negative
+    flip = negative > positive if negative != positive else z.could_extract_minus_sign()
+    if not flip:
+        t = sympy.tanh(z, evaluate=False)
+        return t, t
+    neg_terms = [_negated(t) for t in terms]
+    _sort_terms(neg_terms)
+    if const is not None:
+        neg_terms.insert(0, _neg(const))
+    t = sympy.tanh(Add._from_args(neg_terms, True), evaluate=False)
+    return Mul._from_args((_MINUS_ONE, t), True), t
+
+
+def _tanh_entry(w: Any, square: Any, slope: Any) -> Any:
+    # w * (1 - t**2) with SymPy's distribution of a rational over a sum
+    if not w.is_Rational:
+        return slope * w
+    if w.p == 0:
+        return sympy.S.Zero
+    if w is _ONE:
+        return slope
+    if w is _MINUS_ONE:
+        return Add._from_args((_MINUS_ONE, square), True)
+    return Add._from_args((w, Mul._from_args((_neg(w), square), True)), True)
+
+
+def symbolic_layer(
+    weight: Any, bias: Any, activation: Activation, symbols: Sequence[Any], *, matrix: bool
+) -> tuple[list[Any], Any] | None:
+    """``(outputs, J)`` of one layer in its input ``symbols`` (NOTE: fast-layer).
+
+    ``outputs[i] = activation(z_i)`` and, with ``matrix``, ``J`` is the
+    ImmutableMatrix with ``J[i, j] = activation'(z_i) * weight[i, j]``: exactly the
+    expressions SymPy's evaluation gives. Returns ``None`` when the layer is not a
+    plain case (the caller then evaluates with SymPy).
+    """
+    kind = activation.name if not activation.params else ""
+    if kind not in ("tanh", "identity"):
+        return None
+    if len(set(symbols)) != len(symbols) or not all(type(s) is sympy.Symbol for s in symbols):
+        return None
+    if len({s._assumptions0 for s in symbols}) > 1:
+        return None  # Basic.compare would then also compare assumptions
+    # building many small objects at once: the cyclic GC would rescan the growing heap
+    # again and again (these trees hold no cycles), so it pauses for the build
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _plain_layer(kind, weight, bias, symbols, matrix)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _plain_layer(
+    kind: str, weight: Any, bias: Any, symbols: Sequence[Any], matrix: bool
+) -> tuple[list[Any], Any] | None:
+    rows_w = _rational_rows(weight)
+    biases = [None] * len(rows_w) if bias is None else [r[0] for r in _rational_rows(bias)]
+    outs: list[Any] = []
+    flat: list[Any] = []
+    for row, b in zip(rows_w, biases):
+        terms = _plain_terms(row, symbols)
+        if terms is None or (b is not None and not b.is_Rational):
+            return None
+        const = b if b is not None and b.p != 0 else None
+        if len(terms) + (const is not None) < 2 or not terms:
+            return None  # a single term or a constant: SymPy's own rules apply
+        z = Add._from_args([const, *terms] if const is not None else terms, True)
+        if kind == "identity":
+            outs.append(z)
+            continue
+        value, t = _plain_tanh(z, terms, const)
+        outs.append(value)
+        if matrix:
+            square = sympy.Pow(t, _TWO, evaluate=False)
+            slope = Add._from_args((_ONE, Mul._from_args((_MINUS_ONE, square), True)), True)
+            flat.extend([_tanh_entry(w, square, slope) for w in row])
+    if not matrix:
+        return outs, None
+    if kind == "identity":
+        return outs, sympy.ImmutableMatrix(weight)  # J = W, the very same entries
+    return outs, sympy.ImmutableMatrix(*weight.shape, flat)
+
+
+_ORDERS = ("auto", "forward", "reverse")
+#: activations with a hand-specialised value/slope pair (the slope reuses the value)
+_SPECIAL = ("identity", "tanh", "sigmoid")
 
 
 @functools.cache
@@ -35,61 +266,220 @@ def _elementwise(activation: Activation, backend: str) -> tuple[NumericFunction,
     return value, slope
 
 
-class NetworkFunction:
-    """A network's compiled Jacobian: points ``(..., n_in)`` to ``(..., n_out, n_in)``."""
+def chain_costs(sizes: Sequence[int]) -> dict[str, int]:
+    """Multiply-adds per point of the chain product in each order (NOTE: chain-order).
 
-    def __init__(self, network: Any, backend: str):
+    >>> chain_costs([4, 32, 32, 32, 32, 1])
+    {'forward': 12932, 'reverse': 3360}
+    """
+    n_in, n_out = sizes[0], sizes[-1]
+    depth = len(sizes) - 1
+    forward = sum(n_in * sizes[k] * sizes[k - 1] + n_in * sizes[k] for k in range(2, depth + 1))
+    forward += n_in * sizes[1] + (n_out * n_in if n_out > 1 else 0)
+    reverse = sum(n_out * sizes[k] * sizes[k - 1] + n_out * sizes[k] for k in range(1, depth))
+    reverse += n_out * sizes[depth - 1]
+    return {"forward": forward, "reverse": reverse}
+
+
+def _kind(activation: Activation) -> str:
+    # the specialised formulas are used only for the exact expressions they implement
+    if activation.name in _SPECIAL and not activation.params:
+        return activation.name
+    return "generic"
+
+
+class NetworkFunction:
+    """A network's compiled Jacobian: points ``(..., n_in)`` to ``(..., n_out, n_in)``.
+
+    ``order`` is ``"forward"`` or ``"reverse"`` (the order the chain is
+    multiplied in; ``"auto"`` at compile time picks the cheaper, NOTE:
+    chain-order). The ``"numpy"`` backend computes in float64; ``"torch"``
+    keeps the input tensor's dtype and device.
+    """
+
+    def __init__(self, network: Any, backend: str, order: str = "auto"):
+        if order not in _ORDERS:
+            raise ValueError(f"unknown order {order!r}; choose one of {', '.join(_ORDERS)}")
         self.network = network
         self.backend = backend
-        self.n_in = network.sizes[0]
-        self.n_out = network.sizes[-1]
+        self.sizes = tuple(network.sizes)
+        self.n_in = self.sizes[0]
+        self.n_out = self.sizes[-1]
+        self.costs = chain_costs(self.sizes)
+        if order == "auto":
+            order = "forward" if self.costs["forward"] < self.costs["reverse"] else "reverse"
+        self.order = order
         self._weights = [
-            np.array(layer.weight.tolist(), dtype=np.float64) for layer in network.layers
+            np.ascontiguousarray(np.array(layer.weight.tolist(), dtype=np.float64))
+            for layer in network.layers
         ]
+        self._weights_t = [np.ascontiguousarray(w.T) for w in self._weights]
         self._biases = [
             None if layer.bias is None else np.array(layer.bias.tolist(), dtype=np.float64).ravel()
             for layer in network.layers
         ]
-        self._acts = [_elementwise(layer.activation, backend) for layer in network.layers]
+        if all(b is not None and not b.any() for b in self._biases):
+            self._biases = [None] * len(self._biases)
+        else:
+            self._biases = [None if b is None or not b.any() else b for b in self._biases]
+        self._kinds = [_kind(layer.activation) for layer in network.layers]
+        self._acts = [
+            _elementwise(layer.activation, "torch" if backend == "torch" else "numpy")
+            if kind == "generic"
+            else None
+            for layer, kind in zip(network.layers, self._kinds)
+        ]
         self._torch_cache: dict[Any, Any] = {}
         if backend == "mpmath":
             self._mp = network.jacobian().numeric("mpmath")
 
     def __repr__(self) -> str:
-        return f"NetworkFunction({self.backend!r}, sizes={list(self.network.sizes)})"
+        return f"NetworkFunction({self.backend!r}, sizes={list(self.sizes)}, order={self.order!r})"
 
     def _shape_error(self, shape: tuple[int, ...]) -> ValueError:
         order = ", ".join(s.name for s in self.network.inputs)
         return ValueError(
-            f"expected points of shape (..., {self.n_in}) with coordinates in the order ({order}), got shape {shape}"
+            f"expected points of shape (..., {self.n_in}) with coordinates in the order "
+            f"({order}), got shape {shape}"
         )
 
+    # -- entry point -------------------------------------------------------------------------
     def __call__(self, points: Any) -> Any:
-        if self.backend == "mpmath":
-            return self._mp(points)
+        if self.backend == "numpy":
+            if type(points) is np.ndarray and points.dtype == np.float64:
+                x = points
+            else:
+                x = self._numpy_input(points)
+            shape = x.shape
+            if len(shape) == 2 and shape[1] == self.n_in:
+                with np.errstate(all="ignore"):
+                    return self._numpy(x, shape[0])
+            if not shape or shape[-1] != self.n_in:
+                raise self._shape_error(shape)
+            batch = shape[:-1]
+            with np.errstate(all="ignore"):
+                out = self._numpy(x.reshape(-1, self.n_in), int(np.prod(batch, dtype=np.int64)))
+            return out.reshape(*batch, self.n_out, self.n_in)
         if self.backend == "torch":
             return self._call_torch(points)
+        return self._mp(points)
+
+    def _numpy_input(self, points: Any) -> np.ndarray:
         if type(points).__module__.startswith("torch"):
             points = points.detach().cpu().numpy()
         x = np.asarray(points)
         if x.dtype.kind not in "fiu":
             raise TypeError(f"expected real numbers, got an array of dtype {x.dtype}")
-        x = x.astype(np.float64, copy=False)
-        if x.ndim == 0 or x.shape[-1] != self.n_in:
-            raise self._shape_error(x.shape)
-        batch = x.shape[:-1]
-        a = x.reshape(-1, self.n_in)
-        jac = None
-        with np.errstate(all="ignore"):
-            for w, b, (act, slope) in zip(self._weights, self._biases, self._acts):
-                z = a @ w.T
-                if b is not None:
-                    z += b
-                s = slope(z[..., None])
-                a = act(z[..., None])
-                layer = s[..., :, None] * w  # (N, out, in)
-                jac = layer if jac is None else np.matmul(layer, jac)
-        return jac.reshape(*batch, self.n_out, self.n_in)
+        return x.astype(np.float64, copy=False)
+
+    # -- the numpy chain ---------------------------------------------------------------------
+    def _values(self, a: np.ndarray) -> list[np.ndarray | None]:
+        """Forward pass; returns each layer's slope ``s_l'(z_l)`` (None for identity)."""
+        slopes: list[np.ndarray | None] = []
+        last = len(self._weights) - 1
+        for k, (wt, b, kind) in enumerate(zip(self._weights_t, self._biases, self._kinds)):
+            z = a @ wt
+            if b is not None:
+                z += b
+            if kind == "tanh":
+                a = np.tanh(z, out=z)
+                s = a * a
+                np.subtract(1.0, s, out=s)
+            elif kind == "identity":
+                a, s = z, None
+            elif kind == "sigmoid":
+                # 1 / (1 + exp(-z)) without overflow warnings, then s' = y (1 - y)
+                e = np.exp(-np.abs(z))
+                a = np.where(z >= 0, 1.0, e) / (1.0 + e)
+                s = 1.0 - a
+                s *= a
+            else:
+                value, slope = self._acts[k]
+                zz = z[..., None]
+                s = np.asarray(slope(zz), dtype=np.float64)
+                if s.shape != z.shape:
+                    s = np.broadcast_to(s, z.shape)
+                a = None if k == last else np.asarray(value(zz), dtype=np.float64)
+            slopes.append(s)
+        return slopes
+
+    def _numpy(self, x: np.ndarray, n: int) -> np.ndarray:
+        slopes = self._values(x)
+        ws = self._weights
+        depth = len(ws)
+        m, n0 = self.n_out, self.n_in
+        if self.order == "reverse":
+            # R holds J_D ... J_l as rows (N*m, n_{l-1}); None scale means "same for all points"
+            s = slopes[-1]
+            if s is None:
+                r = ws[-1]  # (m, n_{D-1}), shared by every point
+                shared = True
+            else:
+                r = s[:, :, None] * ws[-1]
+                shared = False
+            for k in range(depth - 2, -1, -1):
+                s = slopes[k]
+                if s is not None:
+                    if shared:
+                        r = r[None, :, :] * s[:, None, :]  # (N, m, n_k)
+                        shared = False
+                    elif m == 1:
+                        r = r.reshape(n, -1)
+                        r *= s
+                    else:
+                        r = r.reshape(n, m, -1)
+                        r *= s[:, None, :]
+                if shared:
+                    r = r @ ws[k]
+                else:
+                    r = r.reshape(n * m, -1) @ ws[k]
+            if shared:
+                return np.broadcast_to(r, (n, m, n0)).copy()
+            return r.reshape(n, m, n0)
+        # forward: T holds (J_l ... J_1)^T as rows (N*n0, n_l)
+        s = slopes[0]
+        if s is None:
+            t = self._weights_t[0]
+            shared = True
+        else:
+            t = self._weights_t[0][None, :, :] * s[:, None, :]
+            shared = False
+        for k in range(1, depth):
+            if shared:
+                t = t @ self._weights_t[k]
+            else:
+                t = t.reshape(n * n0, -1) @ self._weights_t[k]
+            s = slopes[k]
+            if s is not None:
+                if shared:
+                    t = t[None, :, :] * s[:, None, :]
+                    shared = False
+                else:
+                    t = t.reshape(n, n0, -1)
+                    t *= s[:, None, :]
+        if shared:
+            return np.broadcast_to(t.T, (n, m, n0)).copy()
+        t = t.reshape(n, n0, m)
+        if m == 1:
+            return t.reshape(n, 1, n0)
+        return np.ascontiguousarray(t.transpose(0, 2, 1))
+
+    # -- the torch chain ---------------------------------------------------------------------
+    def _torch_params(self, dtype: Any, device: Any) -> list[Any]:
+        key = (dtype, device)
+        params = self._torch_cache.get(key)
+        if params is None:
+            import torch
+
+            def conv(a: np.ndarray | None) -> Any:
+                return None if a is None else torch.as_tensor(a, dtype=dtype, device=device)
+
+            params = [
+                (conv(w), conv(wt), conv(b))
+                for w, wt, b in zip(self._weights, self._weights_t, self._biases)
+            ]
+            self._torch_cache[key] = params
+        return params
 
     def _call_torch(self, points: Any) -> Any:
         import torch
@@ -98,37 +488,99 @@ class NetworkFunction:
             points = torch.as_tensor(np.asarray(points, dtype=np.float64))
         if not points.is_floating_point():
             raise TypeError(
-                f"expected a floating-point tensor, got {points.dtype}; convert it first, e.g. x.to(torch.float64)"
+                f"expected a floating-point tensor, got {points.dtype}; convert it first, "
+                "e.g. x.to(torch.float64)"
             )
-        if points.ndim == 0 or points.shape[-1] != self.n_in:
-            raise self._shape_error(tuple(points.shape))
-        key = (points.dtype, points.device)
-        if key not in self._torch_cache:
-            self._torch_cache[key] = [
-                (
-                    torch.as_tensor(w, dtype=points.dtype, device=points.device),
-                    None
-                    if b is None
-                    else torch.as_tensor(b, dtype=points.dtype, device=points.device),
-                )
-                for w, b in zip(self._weights, self._biases)
-            ]
-        batch = points.shape[:-1]
-        a = points.reshape(-1, self.n_in)
-        jac = None
-        for (w, b), (act, slope) in zip(self._torch_cache[key], self._acts):
-            z = a @ w.T
-            if b is not None:
-                z = z + b
-            s = slope(z[..., None])
-            a = act(z[..., None])
-            layer = s[..., :, None] * w
-            jac = layer if jac is None else torch.matmul(layer, jac)
-        return jac.reshape(*batch, self.n_out, self.n_in)
+        shape = points.shape
+        if not shape or shape[-1] != self.n_in:
+            raise self._shape_error(tuple(shape))
+        batch = shape[:-1]
+        n = 1
+        for d in batch:
+            n *= d
+        x = points.reshape(n, self.n_in)
+        params = self._torch_params(points.dtype, points.device)
+        with torch.no_grad() if not points.requires_grad else _nullcontext():
+            out = self._torch(x, n, params)
+        return out.reshape(*batch, self.n_out, self.n_in)
+
+    def _torch(self, x: Any, n: int, params: list[Any]) -> Any:
+        import torch
+
+        slopes = []
+        a = x
+        last = len(params) - 1
+        for k, ((_, wt, b), kind) in enumerate(zip(params, self._kinds)):
+            z = a @ wt if b is None else torch.addmm(b, a, wt)
+            if kind == "tanh":
+                a = torch.tanh(z)
+                s = torch.addcmul(torch.ones_like(a), a, a, value=-1.0)
+            elif kind == "identity":
+                a, s = z, None
+            elif kind == "sigmoid":
+                a = torch.sigmoid(z)
+                s = a * (1.0 - a)
+            else:
+                value, slope = self._acts[k]
+                zz = z[..., None]
+                s = torch.as_tensor(slope(zz), dtype=z.dtype, device=z.device).expand_as(z)
+                a = None if k == last else value(zz)
+            slopes.append(s)
+        m, n0 = self.n_out, self.n_in
+        depth = len(params)
+        if self.order == "reverse":
+            s = slopes[-1]
+            shared = s is None
+            r = params[-1][0] if shared else s[:, :, None] * params[-1][0]
+            for k in range(depth - 2, -1, -1):
+                s = slopes[k]
+                if s is not None:
+                    if shared:
+                        r = r[None, :, :] * s[:, None, :]
+                        shared = False
+                    else:
+                        r = r.reshape(n, m, -1) * s[:, None, :]
+                w = params[k][0]
+                r = r @ w if shared else r.reshape(n * m, -1) @ w
+            if shared:
+                return r.expand(n, m, n0).clone()
+            return r.reshape(n, m, n0)
+        s = slopes[0]
+        shared = s is None
+        t = params[0][1] if shared else params[0][1][None, :, :] * s[:, None, :]
+        for k in range(1, depth):
+            wt = params[k][1]
+            t = t @ wt if shared else t.reshape(n * n0, -1) @ wt
+            s = slopes[k]
+            if s is not None:
+                if shared:
+                    t = t[None, :, :] * s[:, None, :]
+                    shared = False
+                else:
+                    t = t.reshape(n, n0, -1) * s[:, None, :]
+        if shared:
+            return t.T.expand(n, m, n0).clone()
+        t = t.reshape(n, n0, m)
+        if m == 1:
+            return t.reshape(n, 1, n0)
+        return t.transpose(1, 2).contiguous()
 
 
-def compile_network(network: Any, backend: str = "numpy") -> NetworkFunction:
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def compile_network(
+    network: Any, backend: str = "numpy", *, order: str = "auto"
+) -> NetworkFunction:
     """Compile a concrete network's whole Jacobian for ``backend`` (numpy, torch or mpmath).
+
+    ``order`` picks how the chain is multiplied: ``"auto"`` (the cheaper, NOTE:
+    chain-order), ``"forward"`` or ``"reverse"``; the values agree to rounding.
 
     >>> import symjac
     >>> net = symjac.mlp([1, 1], weights=[[[2.0]]], biases=False, activation="identity")
@@ -137,7 +589,4 @@ def compile_network(network: Any, backend: str = "numpy") -> NetworkFunction:
     """
     if backend not in ("numpy", "torch", "mpmath"):
         raise ValueError(f"unknown backend {backend!r}; choose one of numpy, torch, mpmath")
-    return NetworkFunction(network, backend)
-
-
-_ = sympy  # sympy objects flow through network.layers
+    return NetworkFunction(network, backend, order)

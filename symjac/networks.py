@@ -38,6 +38,7 @@ import sympy
 from symjac import latex as _latex
 from symjac import limits
 from symjac.activations import Activation, get_activation
+from symjac.chain import symbolic_layer
 from symjac.exceptions import LimitError
 from symjac.maps import Jacobian, VectorMap
 from symjac.variables import exact_number, exact_point
@@ -184,20 +185,32 @@ class Network:
     @property
     def stages(self) -> list[VectorMap]:
         """One :class:`~symjac.VectorMap` per layer, each in its own input symbols."""
-        maps = []
-        for k, layer in enumerate(self.layers):
-            z = self._pre_activation(k, self.stage_symbols[k])
-            outs = [layer.activation(zi) for zi in z]
-            maps.append(
-                VectorMap._trusted(
-                    outs,
-                    self.stage_symbols[k],
-                    name=self.stage_names[k],
-                    params=self.params,
-                    output_names=[s.name for s in self.stage_symbols[k + 1]],
-                )
-            )
-        return maps
+        return [
+            self._stage_map(k, self._stage_parts(k, matrix=False)[0])
+            for k in range(len(self.layers))
+        ]
+
+    def _stage_map(self, index: int, outs: Sequence[sympy.Expr]) -> VectorMap:
+        return VectorMap._trusted(
+            outs,
+            self.stage_symbols[index],
+            name=self.stage_names[index],
+            params=self.params,
+            output_names=[s.name for s in self.stage_symbols[index + 1]],
+        )
+
+    def _stage_parts(
+        self, index: int, *, matrix: bool
+    ) -> tuple[list[sympy.Expr], Any]:
+        # a stage's outputs (and its layer-rule matrix) in its own input symbols; the plain
+        # cases are assembled directly as the same SymPy trees (NOTE: fast-layer in symjac.chain)
+        layer = self.layers[index]
+        symbols = self.stage_symbols[index]
+        parts = symbolic_layer(layer.weight, layer.bias, layer.activation, symbols, matrix=matrix)
+        if parts is not None:
+            return parts
+        outs = [layer.activation(zi) for zi in self._pre_activation(index, symbols)]
+        return outs, (self._layer_matrix(index, symbols) if matrix else None)
 
     def _layer_matrix(self, index: int, inputs: Sequence[sympy.Expr]) -> list[list[sympy.Expr]]:
         # NOTE: layer-rule: (J_l)_ij = s'(z_i) W_ij, no differentiation of the composition
@@ -219,8 +232,9 @@ class Network:
         '\\begin{pmatrix} w^{(1)}_{11} \\left(1 - \\tanh^{2}{\\left(b^{(1)}_{1} + w^{(1)}_{11} x_{1} + w^{(1)}_{12} x_{2} \\right)}\\right) & w^{(1)}_{12} \\left(1 - \\tanh^{2}{\\left(b^{(1)}_{1} + w^{(1)}_{11} x_{1} + w^{(1)}_{12} x_{2} \\right)}\\right) \\end{pmatrix}'
         """
         jacobians = []
-        for k, stage in enumerate(self.stages):
-            rows = self._layer_matrix(k, self.stage_symbols[k])
+        for k in range(len(self.layers)):
+            outs, rows = self._stage_parts(k, matrix=True)
+            stage = self._stage_map(k, outs)
             jacobians.append(Jacobian(sympy.ImmutableMatrix(rows), stage, name=f"J_{k + 1}"))
         return jacobians
 
