@@ -78,6 +78,11 @@ REFERENCE_DIGITS = 50
 #: text output cuts one formula after this many characters (JSON keeps everything)
 MAX_FORMULA = 1500
 
+#: ``symjac mlp`` prints formulas for networks with at most this many weights
+MAX_MLP_WEIGHTS = 128
+#: ``symjac mlp --at`` also differentiates the composed map directly up to this many weights
+MAX_IDENTITY_WEIGHTS = 32
+
 #: the seed document's printed backward value (an older torch; torch 2.13 prints -0.0608682855963707)
 SEED_BACKWARD = -0.060868293046951294
 
@@ -655,6 +660,14 @@ def cmd_mlp(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any]
     """``symjac mlp``: a network's stages, layer Jacobians, chain product and whole Jacobian."""
     sizes = _parse_sizes(args.sizes)
     activation = _check_activation(args.activation)
+    if _weight_count(sizes) > MAX_MLP_WEIGHTS:
+        raise CliError(
+            f"a {sizes} network has {_weight_count(sizes)} weights; symjac mlp prints formulas "
+            f"for at most {MAX_MLP_WEIGHTS} (beyond that they run to megabytes). Use a smaller "
+            "--sizes, or the Python API (symjac.mlp(...).layer_jacobians(), net.numeric()) or "
+            "'symjac check' for bigger networks",
+            EXIT_LIMIT,
+        )
     if args.seed is not None:
         from symjac.tracing import from_torch
 
@@ -702,38 +715,11 @@ def cmd_mlp(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any]
         doc["whole"] = {"shape": list(whole.shape), "exact": exact_strings(whole.matrix)}
     doc["at"] = None
     if args.at is not None:
-        values = _x_value(args.at, net.sizes[0])
-        exact_x = [sympy.Rational(v) for v in values]
-        chain = net.chain_at(exact_x)
-        direct = net.as_map().jacobian().at(exact_x)
-        same = all(sympy.expand(a - b) == 0 for a, b in zip(chain, direct))
-        layer_values = []
-        stages = net.trace(exact_x)
-        for k, J in enumerate(net.layer_jacobians()):
-            layer_values.append(sympy.Matrix(J.matrix.xreplace(dict(zip(J.inputs, stages[k])))))
-        at_doc: dict[str, Any] = {
-            "x": values,
-            "layers": [
-                {"name": f"J{k + 1}", "exact": exact_strings(v), "numeric": float_lists(v)}
-                for k, v in enumerate(layer_values)
-            ],
-            "chain": {"exact": exact_strings(chain), "numeric": float_lists(chain)},
-            "whole": {"exact": exact_strings(direct), "numeric": float_lists(direct)},
-            "chain_equals_whole": same,
-        }
-        doc["at"] = at_doc
+        doc["at"], at_lines = _mlp_at(
+            net, args.at, args.seed is not None, digits, product, out, ins
+        )
         lines.append("")
-        lines.append(style.bold(f"at {ins} = {_tuple([repr(v) for v in values])}:"))
-        concrete = args.seed is not None
-        for k, v in enumerate(layer_values):
-            lines.append(f"  J{k + 1} =")
-            lines.extend(grid(_shown(v, concrete, digits), "    "))
-        lines.append(f"  {product} (chain product) =")
-        lines.extend(grid(_shown(chain, concrete, digits), "    "))
-        lines.append(f"  d{out}/d{ins} (differentiating the whole composed map) =")
-        lines.extend(grid(_shown(direct, concrete, digits), "    "))
-        verdict = "identical: the difference expands to 0" if same else "DIFFERENT"
-        lines.append(f"  chain product vs whole map: {verdict}")
+        lines.extend(style.bold(line) if k == 0 else line for k, line in enumerate(at_lines))
     if args.latex:
         latex = net.latex(digits=4 if args.seed is not None else None)
         doc["latex"] = latex
@@ -741,10 +727,84 @@ def cmd_mlp(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any]
     return EXIT_OK, doc, lines
 
 
-def _shown(matrix: Any, concrete: bool, digits: int | None) -> list[list[str]]:
-    if concrete:
-        return [[mp_text(sympy.N(e, 20), SHOWN_DIGITS) for e in row] for row in matrix.tolist()]
-    return [[expr_text(e, digits) for e in row] for row in matrix.tolist()]
+def _mlp_at(
+    net: Any, text: str, concrete: bool, digits: int | None, product: str, out: str, ins: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Values at one input: each layer Jacobian, the chain product and the whole Jacobian."""
+    values = _x_value(text, net.sizes[0])
+    exact_x = [sympy.Rational(v) for v in values]
+    small = _weight_count(net.sizes) <= MAX_IDENTITY_WEIGHTS
+    doc: dict[str, Any] = {"x": values}
+    lines = [f"at {ins} = {_tuple([repr(v) for v in values])}:"]
+    if concrete:  # numbers: 50-digit values from mpmath, shown to 10 digits
+        ref = net.reference(exact_x, digits=REFERENCE_DIGITS)
+        named = [(f"J{k + 1}", m) for k, m in enumerate(ref.layers)]
+        named += [("chain", ref.chain), ("whole", ref.whole)]
+        doc["layers"] = [
+            {"name": name, "exact": _mp_rows(m, REFERENCE_DIGITS), "numeric": _mp_floats(m)}
+            for name, m in named[:-2]
+        ]
+        doc["chain"] = {
+            "exact": _mp_rows(ref.chain, REFERENCE_DIGITS),
+            "numeric": _mp_floats(ref.chain),
+        }
+        doc["whole"] = {
+            "exact": _mp_rows(ref.whole, REFERENCE_DIGITS),
+            "numeric": _mp_floats(ref.whole),
+        }
+        shown = {name: _mp_rows(m) for name, m in named}
+    else:
+        stages = net.trace(exact_x)
+        layer_values = [
+            sympy.Matrix(J.matrix.xreplace(dict(zip(J.inputs, stages[k]))))
+            for k, J in enumerate(net.layer_jacobians())
+        ]
+        chain = net.chain_at(exact_x)
+        doc["layers"] = [
+            {"name": f"J{k + 1}", "exact": exact_strings(v), "numeric": float_lists(v)}
+            for k, v in enumerate(layer_values)
+        ]
+        doc["chain"] = {"exact": exact_strings(chain), "numeric": float_lists(chain)}
+        shown = {f"J{k + 1}": exact_strings(v) for k, v in enumerate(layer_values)}
+        shown["chain"] = exact_strings(chain)
+    for k in range(len(net.layers)):
+        lines.append(f"  J{k + 1} =")
+        lines.extend(grid(shown[f"J{k + 1}"], "    "))
+    lines.append(f"  {product} (chain product) =")
+    lines.extend(grid(shown["chain"], "    "))
+    same: bool | None = None
+    if small:  # differentiate the composed map directly and compare expressions exactly
+        direct = net.as_map().jacobian().at(exact_x)
+        chain_exact = net.chain_at(exact_x)
+        same = all(sympy.expand(a - b) == 0 for a, b in zip(chain_exact, direct))
+        doc["whole"] = {
+            "exact": doc["whole"]["exact"] if concrete else exact_strings(direct),
+            "numeric": doc["whole"]["numeric"] if concrete else float_lists(direct),
+        }
+        lines.append(f"  d{out}/d{ins} (differentiating the whole composed map) =")
+        lines.extend(grid(shown["whole"] if concrete else exact_strings(direct), "    "))
+        verdict = "identical: the difference expands to 0" if same else "DIFFERENT"
+        lines.append(f"  chain product vs whole map: {verdict}")
+    else:
+        lines.extend(
+            wrap(
+                f"(the whole composed map is not differentiated directly above "
+                f"{MAX_IDENTITY_WEIGHTS} weights; the layer rule J_l = diag(s'(z_l)) W_l gives the "
+                "same Jacobian)",
+                "  ",
+            )
+        )
+        doc.setdefault("whole", None)
+    doc["chain_equals_whole"] = same
+    return doc, lines
+
+
+def _mp_floats(matrix: Any) -> list[list[float]]:
+    return [[float(v) for v in row] for row in matrix.tolist()]
+
+
+def _weight_count(sizes: Sequence[int]) -> int:
+    return sum(a * b for a, b in zip(sizes, sizes[1:]))
 
 
 # -- demo -----------------------------------------------------------------------------------
@@ -1540,7 +1600,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     if args.command is None:
-        parser.print_help()
+        print(
+            f"symjac: error: no command given; choose one of {', '.join(COMMANDS)} "
+            "(see 'symjac --help')",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     debug = debug or bool(getattr(args, "debug", False))
     style = Style.for_stream(sys.stdout)
@@ -1570,8 +1634,30 @@ def main(argv: list[str] | None = None) -> int:
         return code
     for w in caught:
         _warn(_one_line(str(w.message)))
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print("\n".join(lines))
+    try:
+        if args.json:
+            print(json.dumps(json_safe(doc), indent=2, allow_nan=False))
+        else:
+            print("\n".join(lines))
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. `symjac demo | head`: the reader left, which is fine
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
     return code
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by the strings ``"nan"``, ``"inf"``, ``"-inf"``
+    (JSON has no such numbers).
+
+    >>> json_safe({"a": [1.0, float("inf")], "b": float("nan")})
+    {'a': [1.0, 'inf'], 'b': 'nan'}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
