@@ -466,7 +466,7 @@ def test_mlp_size_limit_is_exit_3(capsys):
 
 def test_mlp_seed_values_without_direct_check(capsys):
     code, out, _ = run(
-        capsys, "mlp", "--sizes", "2,8,2", "--seed", "1", "--at", "0.5,-0.5", "--json"
+        capsys, "mlp", "--sizes", "2,12,2", "--seed", "1", "--at", "0.5,-0.5", "--json"
     )
     assert code == 0
     at = json.loads(out)["at"]
