@@ -539,6 +539,8 @@ def _jacobian_inner(method: str, fn: Callable[[Any], Any], x: Any) -> Any:
         y = fn(xr)
         if y.numel() != 1:
             return None
+        if not y.requires_grad:  # a constant map: .backward() has nothing to do, the gradient is 0
+            return torch.zeros_like(xr)
         y.reshape(()).backward()
         return xr.grad
     raise ValueError(method)
@@ -1198,7 +1200,10 @@ def _batched_jacobian_inner(
             if m != 1:
                 return None
             Xr = X.detach().clone().requires_grad_(True)
-            batch(Xr).sum().backward()
+            total = batch(Xr).sum()
+            if not total.requires_grad:  # a constant map
+                return torch.zeros_like(Xr).reshape(-1, 1, n)
+            total.backward()
             return Xr.grad.reshape(-1, 1, n)
         if method == "autograd":
             jac = torch.autograd.functional.jacobian(summed, X)

@@ -295,3 +295,13 @@ def test_random_networks_agree_in_float64_and_float32_away_from_kinks(case):
     report = symjac.compare(net, point)
     assert report.skipped == []
     assert report.ok, str(report)
+
+
+def test_constant_map_compares_with_a_zero_gradient():
+    # a map that does not depend on its input: .backward() has no graph, the Jacobian is 0
+    with pytest.warns(symjac.SymjacWarning):
+        vm = symjac.VectorMap("1 + 0*x1", ["x1"])
+    report = symjac.compare(vm, [0.0], dtypes="float64")
+    assert report.ok, str(report)
+    assert not report.skipped
+    assert report.row("whole", "backward", "float64").max_abs == 0.0
