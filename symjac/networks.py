@@ -199,9 +199,7 @@ class Network:
             output_names=[s.name for s in self.stage_symbols[index + 1]],
         )
 
-    def _stage_parts(
-        self, index: int, *, matrix: bool
-    ) -> tuple[list[sympy.Expr], Any]:
+    def _stage_parts(self, index: int, *, matrix: bool) -> tuple[list[sympy.Expr], Any]:
         # a stage's outputs (and its layer-rule matrix) in its own input symbols; the plain
         # cases are assembled directly as the same SymPy trees (NOTE: fast-layer in symjac.chain)
         layer = self.layers[index]
@@ -231,11 +229,17 @@ class Network:
         >>> net.layer_jacobians()[0].latex(show="value")
         '\\begin{pmatrix} w^{(1)}_{11} \\left(1 - \\tanh^{2}{\\left(b^{(1)}_{1} + w^{(1)}_{11} x_{1} + w^{(1)}_{12} x_{2} \\right)}\\right) & w^{(1)}_{12} \\left(1 - \\tanh^{2}{\\left(b^{(1)}_{1} + w^{(1)}_{11} x_{1} + w^{(1)}_{12} x_{2} \\right)}\\right) \\end{pmatrix}'
         """
+        # layers, symbols and names are immutable: a repeat call reuses the built matrices
+        key = (self.layers, tuple(self.stage_symbols), self.stage_names, self.params)
+        cached = self.__dict__.get("_layer_jacobians")
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
         jacobians = []
         for k in range(len(self.layers)):
             outs, rows = self._stage_parts(k, matrix=True)
             stage = self._stage_map(k, outs)
             jacobians.append(Jacobian(sympy.ImmutableMatrix(rows), stage, name=f"J_{k + 1}"))
+        self.__dict__["_layer_jacobians"] = (key, tuple(jacobians))
         return jacobians
 
     def _chain_cost(self) -> int:

@@ -1,0 +1,208 @@
+"""The fast paths (symjac.chain) give the exact SymPy route's numbers and trees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+import symjac
+from symjac.activations import ACTIVATIONS
+from symjac.chain import chain_costs, compile_network, symbolic_layer
+
+SPECIAL = [0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -3.25]
+
+
+def _net(rng, sizes, activation="tanh", output="identity", special=False, bias=True):
+    weights = [
+        rng.choice(SPECIAL, size=(sizes[k + 1], sizes[k]))
+        if special
+        else rng.normal(size=(sizes[k + 1], sizes[k]))
+        for k in range(len(sizes) - 1)
+    ]
+    biases = [rng.choice(SPECIAL, size=sizes[k + 1]) for k in range(len(sizes) - 1)]
+    return symjac.mlp(
+        sizes,
+        activation=activation,
+        weights=weights,
+        biases=biases if bias else False,
+        output_activation=output,
+    )
+
+
+def _evaluated(net, k):
+    """The layer rule built with SymPy's evaluation (the reference construction)."""
+    symbols = net.stage_symbols[k]
+    z = net._pre_activation(k, symbols)
+    outs = [net.layers[k].activation(zi) for zi in z]
+    return outs, sympy.ImmutableMatrix(net._layer_matrix(k, symbols))
+
+
+# -- symbolic: the assembled trees are SymPy's own ------------------------------------------------
+@pytest.mark.parametrize("output", ["identity", "tanh"])
+@pytest.mark.parametrize("special", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_fast_layers_are_sympys_trees(rng, output, special, bias):
+    for _ in range(15):
+        sizes = [int(v) for v in rng.integers(1, 5, size=rng.integers(2, 5))]
+        net = _net(rng, sizes, output=output, special=special, bias=bias)
+        jacobians = net.layer_jacobians()
+        stages = net.stages
+        for k in range(len(net.layers)):
+            outs, matrix = _evaluated(net, k)
+            assert jacobians[k].matrix == matrix
+            assert list(jacobians[k].function.outputs) == outs
+            assert list(stages[k].outputs) == outs
+
+
+def test_sign_choice_matches_sympy_on_ties_and_majorities():
+    # rows with more negative terms, more positive ones, and ties (even length)
+    weights = [
+        [[-1.5, -2.5, 0.75, -0.25], [1.5, -2.5, 0.75, -0.25], [0.5, 0.25, 3, 7]],
+        [[1, -1, 2]],
+    ]
+    for biases in ([[0.5, -0.5, -2], [0]], [[0, 0, 0], [1]]):
+        net = symjac.mlp([4, 3, 1], weights=weights, biases=biases, output_activation="tanh")
+        for k, jac in enumerate(net.layer_jacobians()):
+            outs, matrix = _evaluated(net, k)
+            assert jac.matrix == matrix and list(jac.function.outputs) == outs
+
+
+def test_layer_rule_is_the_derivative():
+    net = _net(np.random.default_rng(3), [2, 3, 2], output="tanh")
+    for jac, stage in zip(net.layer_jacobians(), net.stages):
+        direct = sympy.Matrix(stage.outputs).jacobian(stage.inputs)
+        assert sympy.simplify(jac.matrix - direct) == sympy.zeros(*jac.shape)
+
+
+def test_non_plain_layers_fall_back():
+    net = symjac.mlp([2, 2, 1], activation="tanh")  # symbolic weights
+    layer = net.layers[0]
+    assert (
+        symbolic_layer(layer.weight, layer.bias, layer.activation, net.inputs, matrix=True) is None
+    )
+    sig = _net(np.random.default_rng(0), [2, 2, 1], activation="sigmoid")
+    layer = sig.layers[0]
+    assert (
+        symbolic_layer(layer.weight, layer.bias, layer.activation, sig.inputs, matrix=True) is None
+    )
+    _, matrix = _evaluated(sig, 0)
+    assert sig.layer_jacobians()[0].matrix == matrix
+
+
+def test_repeat_calls_reuse_and_copy():
+    net = _net(np.random.default_rng(1), [3, 3, 2])
+    first, second = net.layer_jacobians(), net.layer_jacobians()
+    assert first is not second
+    assert [j.matrix for j in first] == [j.matrix for j in second]
+    first.pop()
+    assert len(net.layer_jacobians()) == 2
+
+
+# -- compiled: same numbers as the exact route ----------------------------------------------------
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_compiled_matches_exact_for_every_activation(activation):
+    rng = np.random.default_rng(sorted(ACTIVATIONS).index(activation))
+    for sizes in ([2, 3, 2], [3, 2, 1]):
+        net = _net(rng, sizes, activation=activation, output=activation)
+        points = rng.uniform(-1.5, 1.5, size=(2, sizes[0]))
+        exact = np.array(
+            [np.array(net.reference(p, digits=30).whole.tolist(), dtype=float) for p in points]
+        )
+        scale = np.abs(exact).max()
+        for order in ("forward", "reverse"):
+            fn_np = compile_network(net, "numpy", order=order)
+            fn_t = compile_network(net, "torch", order=order)
+            assert fn_np.order == order
+            np.testing.assert_allclose(fn_np(points), exact, rtol=0, atol=1e-13 * scale)
+            np.testing.assert_allclose(fn_np(points[0]), exact[0], rtol=0, atol=1e-13 * scale)
+            for dtype, tol in ((torch.float64, 1e-13), (torch.float32, 1e-5)):
+                xt = torch.as_tensor(points, dtype=dtype)
+                for batch in (xt, xt[0], xt.repeat(20, 1)):  # small and large batch paths
+                    got = fn_t(batch)
+                    assert got.dtype == dtype
+                    want = exact if batch.ndim == 2 else exact[0]
+                    if batch.shape[0] == 40:
+                        want = np.tile(exact, (20, 1, 1))
+                    np.testing.assert_allclose(got.double().numpy(), want, rtol=0, atol=tol * scale)
+                # the torch-operations chain (used for gradients and non-CPU devices)
+                graded = fn_t(xt.clone().requires_grad_(True))
+                assert graded.dtype == dtype
+                np.testing.assert_allclose(
+                    graded.detach().double().numpy(), exact, rtol=0, atol=tol * scale
+                )
+
+
+def test_exact_jacobian_at_point_equals_compiled():
+    net = _net(np.random.default_rng(7), [2, 3, 2], output="tanh")
+    x = [0.375, -0.625]
+    exact = np.array(net.jacobian().at(x).evalf(30).tolist(), dtype=float)
+    for order in ("forward", "reverse"):
+        got = compile_network(net, "numpy", order=order)(np.array(x))
+        np.testing.assert_allclose(got, exact, rtol=0, atol=1e-15)
+
+
+def test_orders_agree_and_auto_picks_the_cheaper():
+    rng = np.random.default_rng(11)
+    narrowing = _net(rng, [6, 5, 4, 1])
+    widening = _net(rng, [1, 4, 5, 6])
+    assert chain_costs(narrowing.sizes)["reverse"] < chain_costs(narrowing.sizes)["forward"]
+    assert compile_network(narrowing).order == "reverse"
+    assert compile_network(widening).order == "forward"
+    for net in (narrowing, widening, _net(rng, [3, 3]), _net(rng, [3, 4, 3], output="tanh")):
+        x = rng.normal(size=(7, net.sizes[0]))
+        f = compile_network(net, order="forward")(x)
+        r = compile_network(net, order="reverse")(x)
+        np.testing.assert_allclose(f, r, rtol=0, atol=1e-14)
+
+
+def test_identity_only_network_is_the_weight_matrix():
+    w = [[[1.0, 2.0], [3.0, 4.0]], [[0.5, -1.0]]]
+    net = symjac.mlp([2, 2, 1], activation="identity", weights=w, biases=False)
+    for order in ("forward", "reverse"):
+        got = compile_network(net, order=order)(np.zeros((3, 2)))
+        np.testing.assert_allclose(got, np.tile([[[-2.5, -3.0]]], (3, 1, 1)))
+
+
+def test_batch_shapes_and_inputs():
+    net = _net(np.random.default_rng(5), [3, 4, 2])
+    fn = net.numeric("numpy")
+    x = np.random.default_rng(0).normal(size=(2, 5, 3))
+    out = fn(x)
+    assert out.shape == (2, 5, 2, 3)
+    np.testing.assert_allclose(out[1, 2], fn(x[1, 2]))
+    np.testing.assert_allclose(fn(x.astype(np.float32)), fn(x.astype(np.float32).astype(float)))
+    np.testing.assert_allclose(fn(torch.as_tensor(x)), out)
+    assert fn(x[0].tolist()).shape == (5, 2, 3)
+    ft = net.numeric("torch")
+    assert ft(torch.as_tensor(x)).shape == (2, 5, 2, 3)
+    assert ft(x).dtype == torch.float64
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_shape_and_type_errors(backend):
+    fn = _net(np.random.default_rng(2), [3, 2, 1]).numeric(backend)
+    wrap = (lambda a: a) if backend == "numpy" else torch.as_tensor
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 3\).*x1, x2, x3.*\(4, 2\)"):
+        fn(wrap(np.zeros((4, 2))))
+    with pytest.raises(ValueError, match="shape"):
+        fn(wrap(np.float64(1.0)))
+    with pytest.raises(TypeError):
+        fn(np.array(["a", "b", "c"]) if backend == "numpy" else torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="order"):
+        compile_network(_net(np.random.default_rng(2), [3, 2, 1]), order="sideways")
+
+
+def test_torch_gradients_flow_when_required():
+    net = _net(np.random.default_rng(4), [2, 3, 1])
+    x = torch.tensor([[0.2, -0.4]], dtype=torch.float64, requires_grad=True)
+    J = net.numeric("torch")(x)
+    J.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_non_finite_inputs_do_not_warn():
+    net = _net(np.random.default_rng(6), [2, 3, 2], activation="elu")
+    out = net.numeric("numpy")(np.array([[np.inf, 0.0], [np.nan, 1.0]]))
+    assert out.shape == (2, 2, 2)
