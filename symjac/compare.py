@@ -74,6 +74,7 @@ from symjac.activations import Activation, Z
 from symjac.maps import VectorMap
 from symjac.networks import Layer, Network
 from symjac.numeric import compile_exprs
+from symjac.tracing import _exact_matrix
 
 __all__ = ["METHODS", "Report", "Row", "Scan", "ScanSeries", "compare", "scan"]
 
@@ -276,18 +277,6 @@ class _Target:
             else:
                 self._compiled[key] = network.numeric(backend)
         return self._compiled[key]
-
-
-def _exact_matrix(tensor: Any) -> sympy.ImmutableMatrix:
-    import torch
-
-    values = tensor.detach().cpu().to(torch.float64)
-    if values.ndim == 1:
-        values = values.reshape(-1, 1)
-    rows, cols = values.shape
-    return sympy.ImmutableMatrix(
-        rows, cols, [sympy.Rational(v) for v in values.reshape(-1).tolist()]
-    )
 
 
 def _linear_order(module: Any, x: Any) -> list[Any]:
