@@ -293,6 +293,8 @@ def accuracy(
             "<= 1e-15",
             worst <= 1e-15,
         )
+    if name != "A":
+        return  # the exact reference of the deeper networks takes minutes
     # who is right where they differ: both against 40-digit values at a few points
     worst_pts = np.argsort(
         -(np.abs(np.asarray(fns["numpy"](x64)) - ref).reshape(len(ref), -1).max(axis=1))

@@ -206,3 +206,16 @@ def test_non_finite_inputs_do_not_warn():
     net = _net(np.random.default_rng(6), [2, 3, 2], activation="elu")
     out = net.numeric("numpy")(np.array([[np.inf, 0.0], [np.nan, 1.0]]))
     assert out.shape == (2, 2, 2)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "elu"])
+def test_large_float32_batches_compute_in_float32(activation):
+    net = _net(np.random.default_rng(8), [3, 5, 2], activation=activation)
+    x = np.random.default_rng(1).uniform(-2, 2, size=(3000, 3))
+    want = net.numeric("numpy")(x)
+    for order in ("forward", "reverse"):
+        got = compile_network(net, "torch", order=order)(torch.as_tensor(x, dtype=torch.float32))
+        assert got.dtype == torch.float32 and got.shape == (3000, 2, 3)
+        np.testing.assert_allclose(
+            got.double().numpy(), want, rtol=0, atol=1e-5 * np.abs(want).max()
+        )
