@@ -12,8 +12,9 @@ module evaluates that chain with array operations instead of scalar code:
   reverse mode keeps the running product as ``(N * n_out, n_l)`` rows and
   multiplies by ``W_l``; forward mode keeps its transpose as ``(N * n_in, n_l)``
   rows and multiplies by ``W_l^T``. No per-point tiny matrix products;
-* ``tanh``, ``sigmoid`` and ``identity`` have hand-specialised slopes that reuse
-  the layer's value (``tanh' = 1 - y*y`` with ``y = tanh(z)`` computed once);
+* ``tanh``, ``sigmoid`` and ``identity`` have hand-specialised slopes in the
+  cancellation-free forms of NOTE: stable-rewrites (``tanh' = sech(z)**2``,
+  ``sigmoid' = sigmoid(z) sigmoid(-z)``), so saturated units keep their digits;
   every other activation, and its SymPy-derived derivative, is compiled once
   through the same code generator as everything else (NOTE: codegen). The
   specialised slopes are the same formulas SymPy derives; the tests check both
@@ -414,17 +415,21 @@ class NetworkFunction:
             if b is not None:
                 z += b
             if kind == "tanh":
+                # sech(z)**2, not 1 - tanh(z)**2: no cancellation (NOTE: stable-rewrites)
+                with np.errstate(over="ignore"):
+                    s = np.cosh(z)
+                s *= s
+                np.reciprocal(s, out=s)
                 a = np.tanh(z, out=z)
-                s = a * a
-                np.subtract(1.0, s, out=s)
             elif kind == "identity":
                 a, s = z, None
             elif kind == "sigmoid":
                 # 1 / (1 + exp(-z)) without overflow warnings, then s' = y (1 - y)
+                # sigmoid(z) sigmoid(-z) = e / (1 + e)**2 with e = exp(-|z|): no cancellation
                 e = np.exp(-np.abs(z))
-                a = np.where(z >= 0, 1.0, e) / (1.0 + e)
-                s = 1.0 - a
-                s *= a
+                d = 1.0 + e
+                a = np.where(z >= 0, 1.0, e) / d
+                s = e / (d * d)
             else:
                 value, slope = self._acts[k]
                 zz = z[..., None]
@@ -567,12 +572,12 @@ class NetworkFunction:
             z = a @ wt if b is None else torch.addmm(b, a, wt)
             if kind == "tanh":
                 a = torch.tanh(z)
-                s = torch.addcmul(torch.ones_like(a), a, a, value=-1.0)
+                s = torch.cosh(z).square().reciprocal()  # NOTE: stable-rewrites
             elif kind == "identity":
                 a, s = z, None
             elif kind == "sigmoid":
                 a = torch.sigmoid(z)
-                s = a * (1.0 - a)
+                s = a * torch.sigmoid(-z)
             else:
                 value, slope = self._acts[k]
                 zz = z[..., None]

@@ -50,7 +50,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import functools
 import math
 import textwrap
 import warnings
@@ -70,10 +69,8 @@ from symjac.accuracy import (
     measure,
     tolerance,
 )
-from symjac.activations import Activation, Z
 from symjac.maps import VectorMap
-from symjac.networks import Layer, Network
-from symjac.numeric import compile_exprs
+from symjac.networks import Layer, Network, Reference
 from symjac.tracing import _exact_matrix
 
 __all__ = ["METHODS", "Report", "Row", "Scan", "ScanSeries", "compare", "scan"]
@@ -403,71 +400,7 @@ def _map_conventions(target: _Target, point: Sequence[float]) -> str:
     return "; ".join(notes)
 
 
-@dataclasses.dataclass
-class _MpReference:
-    """The exact forward pass of a network at one point, in mpmath (NOTE: mp-reference)."""
-
-    stages: list[np.ndarray]
-    pre: list[np.ndarray]
-    layers: list[np.ndarray]
-    chain: np.ndarray
-
-    @property
-    def whole(self) -> np.ndarray:
-        return self.chain
-
-
-@functools.cache
-def _mp_activation(act: Activation, digits: int) -> tuple[Any, Any]:
-    value = compile_exprs([act.expr], [Z], (1,), "mpmath", digits=digits)
-    slope = compile_exprs([act.derivative], [Z], (1,), "mpmath", digits=digits)
-    return value._kernel, slope._kernel
-
-
-# NOTE: mp-reference
-#     The exact values are computed by an mpmath forward pass at 60 digits (reported to
-#     50): z_l = W_l s_{l-1} + b_l with the exact rational weights, s_l = act(z_l), and
-#     J_l = diag(act'(z_l)) W_l with act' derived by SymPy (NOTE: layer-rule). The whole
-#     Jacobian is the product of these J_l: by the chain rule it *is* the whole Jacobian at
-#     the exact stage values, to ~1e-55. Network.reference() also builds the symbolic chain
-#     over exact nested stage expressions and evaluates it with sympy.N, which grows
-#     exponentially with depth (minutes for a [4, 5, 5, 5, 3] network); this pass is linear.
-def _mp_reference(network: Network, point: Sequence[float], digits: int = 60) -> _MpReference:
-    ctx = mpmath.MPContext()
-    ctx.dps = digits
-
-    def mp_matrix(matrix: sympy.MatrixBase) -> np.ndarray:
-        out = np.empty(matrix.shape, dtype=object)
-        for i in range(matrix.shape[0]):
-            for j in range(matrix.shape[1]):
-                v = matrix[i, j]
-                out[i, j] = (
-                    ctx.mpf(v.p) / v.q if v.is_Rational else ctx.mpf(str(sympy.N(v, digits)))
-                )
-        return out
-
-    s = np.array([ctx.mpf(v) for v in point], dtype=object)
-    stages, pre, layers = [s], [], []
-    for layer in network.layers:
-        w = mp_matrix(layer.weight)
-        z = w.dot(s)
-        if layer.bias is not None:
-            z = z + mp_matrix(layer.bias)[:, 0]
-        value, slope = _mp_activation(layer.activation, digits)
-        s = np.array([value(zi)[0] for zi in z], dtype=object)
-        d = np.array([slope(zi)[0] for zi in z], dtype=object)
-        pre.append(z)
-        stages.append(s)
-        layers.append(d[:, None] * w)
-    chain = layers[-1]
-    for mat in reversed(layers[:-1]):
-        chain = chain.dot(mat)
-    return _MpReference(stages, pre, layers, chain)
-
-
-def _network_conventions(
-    var: _Variant, ref: _MpReference, torch_stages: list[Any]
-) -> dict[int, str]:
+def _network_conventions(var: _Variant, ref: Reference, torch_stages: list[Any]) -> dict[int, str]:
     """Layer index -> why that layer's derivative is a convention at this point."""
     import torch
 
@@ -963,10 +896,10 @@ def _compare_dtype(
         return
 
     net = var.network
-    ref = _mp_reference(net, var.point)
+    ref = net.reference(var.point)
     if var.weights_changed:
         if not original:
-            original.append(_mp_reference(tgt.network, list(x64)).whole)
+            original.append(tgt.network.reference(list(x64)).whole)
         diff = _rel_diff(original[0], ref.whole)
         notes.append(
             f"{dtype}: casting the model changed its weights; the original model's exact "
@@ -1296,7 +1229,7 @@ def scan(
         if tgt.map is not None:
             exact = _as_exact(tgt.compiled(None, "mpmath")(X64))
         else:
-            exact = np.stack([_mp_reference(var.network, p).chain for p in X64])
+            exact = np.stack([var.network.reference(p).chain for p in X64])
         B = X.shape[0]
         exact = exact.reshape(B, -1, tgt.n_in)
         _, m, n = exact.shape

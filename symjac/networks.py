@@ -29,6 +29,7 @@ Matrix([
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ import sympy
 
 from symjac import latex as _latex
 from symjac import limits
-from symjac.activations import Activation, get_activation
+from symjac.activations import Activation, Z, get_activation
 from symjac.chain import symbolic_layer
 from symjac.exceptions import LimitError
 from symjac.maps import Jacobian, VectorMap
@@ -75,16 +76,32 @@ class Layer:
 class Reference:
     """High-precision values of a network at one point (from :meth:`Network.reference`).
 
-    ``stages`` holds each stage's value (input first), ``layers`` each layer
-    Jacobian, ``chain`` the product of the layer Jacobians and ``whole`` the
-    whole Jacobian; all are NumPy object arrays of mpmath numbers.
+    ``stages`` holds each stage's value (input first), ``pre`` each layer's
+    pre-activation :math:`z_l`, ``layers`` each layer Jacobian, ``chain`` the
+    product of the layer Jacobians and ``whole`` the whole Jacobian (the same
+    matrix: see NOTE: mp-reference); all are NumPy object arrays of mpmath
+    numbers carrying ``digits`` plus guard digits.
     """
 
     digits: int
     stages: list[np.ndarray]
+    pre: list[np.ndarray]
     layers: list[np.ndarray]
     chain: np.ndarray
-    whole: np.ndarray
+
+    @property
+    def whole(self) -> np.ndarray:
+        """The whole Jacobian: by the chain rule, the chain product at the exact stage values."""
+        return self.chain
+
+
+@functools.cache
+def _mp_activation(activation: Activation, digits: int) -> tuple[Any, Any]:
+    from symjac.numeric import compile_exprs
+
+    value = compile_exprs([activation.expr], [Z], (1,), "mpmath", digits=digits)
+    slope = compile_exprs([activation.derivative], [Z], (1,), "mpmath", digits=digits)
+    return value._kernel, slope._kernel
 
 
 def _matvec(matrix: sympy.MatrixBase, vector: Sequence[sympy.Expr]) -> list[sympy.Expr]:
@@ -377,38 +394,47 @@ class Network:
         >>> import symjac
         >>> net = symjac.mlp([1, 1], weights=[[[2]]], biases=False, output_activation="tanh")
         >>> ref = net.reference([0.5], digits=20)
-        >>> str(ref.whole[0, 0])
+        >>> import mpmath
+        >>> mpmath.nstr(ref.whole[0, 0], 20)
         '0.83994868322805213879'
         """
         self._require_concrete("reference()")
+        if not isinstance(digits, int) or isinstance(digits, bool) or not 1 <= digits <= 10_000:
+            raise ValueError(f"digits must be an int between 1 and 10000, got {digits!r}")
         import mpmath
 
+        # NOTE: mp-reference. A linear high-precision forward pass: z_l = W_l s_{l-1} + b_l
+        # with the exact rational weights, s_l = act(z_l), J_l = diag(act'(z_l)) W_l
+        # (NOTE: layer-rule), all at digits + 10 guard digits. The whole Jacobian is the
+        # product of these J_l: by the chain rule it *is* the whole Jacobian at the exact
+        # stage values. Evaluating the symbolic whole Jacobian instead would walk nested
+        # stage expressions whose tree grows like width**depth.
+        work = digits + 10
         ctx = mpmath.MPContext()
-        ctx.dps = digits
-        exact_stages = self.trace(x)
+        ctx.dps = work
 
-        def to_mp(matrix: sympy.MatrixBase) -> np.ndarray:
+        def mp_array(matrix: sympy.MatrixBase) -> np.ndarray:
             out = np.empty(matrix.shape, dtype=object)
-            for i in range(matrix.shape[0]):
-                for j in range(matrix.shape[1]):
-                    out[i, j] = ctx.mpf(str(sympy.N(matrix[i, j], digits + 15)))
+            for (i, j), v in np.ndenumerate(np.array(matrix.tolist(), dtype=object)):
+                out[i, j] = ctx.mpf(v.p) / v.q if v.is_Rational else ctx.mpf(str(sympy.N(v, work)))
             return out
 
-        # evaluate stage values once at high precision, then each layer rule at those values
-        stage_values = []
-        for stage in exact_stages:
-            stage_values.append([sympy.Float(str(v), digits + 15) for v in to_mp(stage).ravel()])
-        layers = [
-            to_mp(sympy.Matrix(self._layer_matrix(k, stage_values[k])))
-            for k in range(len(self.layers))
-        ]
-        product = layers[-1]
+        s = mp_array(sympy.Matrix(self._exact_input(x)))[:, 0]
+        stages, pre, layers = [s], [], []
+        for layer in self.layers:
+            w = mp_array(layer.weight)
+            z = w.dot(s)
+            if layer.bias is not None:
+                z = z + mp_array(layer.bias)[:, 0]
+            value, slope = _mp_activation(layer.activation, work)
+            s = np.array([value(zi)[0] for zi in z], dtype=object)
+            pre.append(z)
+            stages.append(s)
+            layers.append(np.array([slope(zi)[0] for zi in z], dtype=object)[:, None] * w)
+        chain = layers[-1]
         for mat in reversed(layers[:-1]):
-            product = np.dot(product, mat)
-        chain = product
-        whole = to_mp(sympy.Matrix(self._chain([list(v) for v in exact_stages])))
-        stages = [to_mp(s).ravel() for s in exact_stages]
-        return Reference(digits=digits, stages=stages, layers=layers, chain=chain, whole=whole)
+            chain = chain.dot(mat)
+        return Reference(digits=digits, stages=stages, pre=pre, layers=layers, chain=chain)
 
     def subs(self, values: Mapping[Any, Any]) -> Network:
         """A copy with symbolic weights replaced by numbers (keys: Symbols or their names).
