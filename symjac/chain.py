@@ -333,6 +333,21 @@ class NetworkFunction:
             else None
             for layer, kind in zip(network.layers, self._kinds)
         ]
+        # the lean single-point path (NOTE: one-point): specialised activations only
+        self._lean = None
+        if "generic" not in self._kinds:
+            # (W, b, kind, whether the value feeds a later layer); reverse mode never
+            # evaluates an identity output layer
+            depth = len(self._kinds)
+            skip = self.order == "reverse" and self._kinds[-1] == "identity"
+            used = depth - 1 if skip else depth
+            self._lean = [
+                (self._weights[k], self._biases[k], self._kinds[k], k + 1 < used)
+                for k in range(used)
+            ]
+        self._lean_divide = [kind == "tanh" for kind in self._kinds]
+        self._one_shapes = ((self.n_in,), (1, self.n_in))
+        self._x_limit = self._lean_input_limit() if self._lean is not None else -1.0
         self._torch_cache: dict[Any, Any] = {}
         if backend == "torch":
             import torch
@@ -376,6 +391,9 @@ class NetworkFunction:
         else:
             x = self._numpy_input(points)
         shape = x.shape
+        if self._lean is not None and shape in self._one_shapes:
+            out = self._one_point(x.reshape(self.n_in))
+            return out if len(shape) == 1 else out.reshape(1, self.n_out, self.n_in)
         if len(shape) == 2 and shape[1] == self.n_in:
             with np.errstate(all="ignore"):
                 return self._numpy(x, shape[0])
@@ -439,6 +457,118 @@ class NetworkFunction:
                 a = None if k == last else np.asarray(value(zz), dtype=dtype)
             slopes.append(s)
         return slopes
+
+    def _lean_input_limit(self) -> float:
+        """Below which ``max|x|`` the single-point path can neither overflow nor warn.
+
+        Bounds ``|z_l| <= alpha * max|x| + beta`` through the layers (``|tanh|``,
+        ``|sigmoid| <= 1``); with every ``|z| < 300``, ``cosh(z)**2 < e**600`` is
+        finite, and with the product of the weights' absolute sums below ``1e300`` the
+        chain stays finite too. Then :meth:`_one` needs no ``np.errstate`` (about 1 µs).
+        Returns -1 when no input qualifies or the input is too long to check cheaply.
+        """
+        if self.n_in > 32:
+            return -1.0
+        bound = 300.0
+        alpha, beta, limit, chain = 1.0, 0.0, float("inf"), 1.0
+        for w, b, kind, _ in self._lean:
+            k = float(np.abs(w).sum(axis=1).max()) if w.size else 0.0
+            chain *= max(float(np.abs(w).sum()), 1.0)
+            alpha, beta = k * alpha, k * beta + (0.0 if b is None else float(np.abs(b).max()))
+            if beta >= bound:
+                return -1.0
+            if alpha > 0:
+                limit = min(limit, (bound - beta) / alpha)
+            if kind != "identity":
+                alpha, beta = 0.0, 1.0
+        chain *= max(float(np.abs(self._weights[-1]).sum()), 1.0)
+        return limit if chain < 1e300 and np.isfinite(chain) else -1.0
+
+    def _one_point(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`_one` under ``np.errstate`` unless the input's size rules out overflow."""
+        # a NaN makes the comparison False: the guarded route
+        if self._x_limit >= 0 and max(map(abs, x.tolist())) <= self._x_limit:
+            return self._one(x)
+        with np.errstate(all="ignore"):
+            return self._one(x)
+
+    def _one(self, x: np.ndarray) -> np.ndarray:
+        """The Jacobian ``(n_out, n_in)`` at one float64 point ``x`` of shape ``(n_in,)``.
+
+        NOTE: one-point
+            At a single point NumPy's per-call overhead is the whole cost, so this path
+            does the fewest array operations: matrix-vector ``ndarray.dot`` (not the
+            ``matmul`` ufunc, about 1 µs slower per call), no batch axes or reshapes, no
+            value for an identity output layer in reverse mode, in-place updates. The
+            formulas, and their order of operations, are those of :meth:`_values` and
+            :meth:`_numpy`, so the result agrees with the batched path to rounding. The
+            caller holds ``np.errstate(all="ignore")`` (``cosh`` overflows to ``inf``
+            for ``|z| > 710``, and ``1 / inf**2 = 0`` is the right slope) unless
+            :meth:`_lean_input_limit` shows that nothing can overflow.
+        """
+        reverse = self.order == "reverse"
+        slopes: list[np.ndarray | None] = []
+        a = x
+        cosh, tanh = np.cosh, np.tanh
+        for w, b, kind, value in self._lean:
+            z = w.dot(a)
+            if b is not None:
+                z += b
+            if kind == "tanh":
+                # sech(z)**2 = 1 / cosh(z)**2, not 1 - tanh(z)**2 (NOTE: stable-rewrites);
+                # kept as the divisor cosh(z)**2, the chain divides by it
+                s = cosh(z)
+                s *= s
+                if value:
+                    a = tanh(z, out=z)
+            elif kind == "identity":
+                a, s = z, None
+            else:  # sigmoid: e / (1 + e)**2 with e = exp(-|z|)
+                e = np.exp(-np.abs(z))
+                d = 1.0 + e
+                if value:
+                    a = np.where(z >= 0, 1.0, e) / d
+                s = e / (d * d)
+            slopes.append(s)
+        if len(slopes) < len(self._weights):
+            slopes.append(None)  # the identity output layer, not evaluated
+        last = len(slopes) - 1
+        divide = self._lean_divide
+        if reverse:
+            ws = self._weights
+            # one output: the running product is a row vector, kept 1-D (no broadcasting)
+            top = ws[-1][0] if self.n_out == 1 else ws[-1]
+            s = slopes[-1]
+            if s is None:
+                r = top
+            else:
+                s = s[:, None] if self.n_out > 1 else s
+                r = top / s if divide[last] else top * s
+            for k in range(last - 1, -1, -1):
+                s = slopes[k]
+                if s is not None:
+                    if r is top:
+                        r = r / s if divide[k] else r * s
+                    elif divide[k]:
+                        r /= s
+                    else:
+                        r *= s
+                r = r.dot(ws[k])
+            if r is top:
+                r = r.copy()
+            return r.reshape(1, -1) if self.n_out == 1 else r
+        wts = self._weights_t
+        s = slopes[0]
+        t = wts[0] if s is None else wts[0] / s if divide[0] else wts[0] * s
+        for k in range(1, last + 1):
+            t = t.dot(wts[k])
+            s = slopes[k]
+            if s is not None:
+                if divide[k]:
+                    t /= s
+                else:
+                    t *= s
+        return t.T.copy()
 
     def _numpy(self, x: np.ndarray, n: int) -> np.ndarray:
         # float64 for the numpy backend; float32 when a large float32 tensor asks for it
@@ -516,6 +646,26 @@ class NetworkFunction:
 
     def _call_torch(self, points: Any) -> Any:
         torch = self._torch_module
+        if (
+            type(points) is torch.Tensor
+            and self._lean is not None
+            and not points.requires_grad
+            and points.is_cpu
+            and points.shape in self._one_shapes
+        ):
+            # one CPU point (NOTE: one-point): float64 math on the tensor's memory, the
+            # result converted to the tensor's dtype in NumPy (cheaper than Tensor.to)
+            dtype = points.dtype
+            if dtype is torch.float64 or dtype is torch.float32:
+                x = points.numpy()
+                if dtype is torch.float32:
+                    x = x.astype(np.float64)
+                out = self._one_point(x.reshape(self.n_in))
+                if dtype is torch.float32:
+                    out = out.astype(np.float32)
+                if x.ndim == 2:
+                    out = out.reshape(1, self.n_out, self.n_in)
+                return torch.from_numpy(out)
         if type(points) is not torch.Tensor and not isinstance(points, torch.Tensor):
             points = torch.as_tensor(np.asarray(points, dtype=np.float64))
         dtype = points.dtype

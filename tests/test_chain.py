@@ -219,3 +219,80 @@ def test_large_float32_batches_compute_in_float32(activation):
         np.testing.assert_allclose(
             got.double().numpy(), want, rtol=0, atol=1e-5 * np.abs(want).max()
         )
+
+
+# -- the single-point path (NOTE: one-point) ------------------------------------------------------
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "identity", "elu"])
+@pytest.mark.parametrize("output", ["identity", "tanh", "sigmoid"])
+def test_single_point_path_agrees_with_batch_and_exact(activation, output):
+    rng = np.random.default_rng(21)
+    for sizes in ([3, 4, 2], [2, 5, 5, 1], [1, 3, 4]):
+        net = _net(rng, sizes, activation=activation, output=output)
+        points = rng.uniform(-2, 2, size=(2, sizes[0]))
+        # saturated units: cosh overflows (|z| > 710) or nearly so
+        points[1] *= 400.0
+        exact = np.array(
+            [np.array(net.reference(p, digits=30).whole.tolist(), dtype=float) for p in points]
+        )
+        for order in ("forward", "reverse"):
+            fn = compile_network(net, "numpy", order=order)
+            ft = compile_network(net, "torch", order=order)
+            batch = fn(np.repeat(points, 2, axis=0))[::2]
+            for i, p in enumerate(points):
+                scale = max(np.abs(exact[i]).max(), 1e-300)
+                one, row = fn(p), fn(p[None, :])
+                assert one.shape == (sizes[-1], sizes[0]) and row.shape == (1, *one.shape)
+                np.testing.assert_array_equal(one, row[0])
+                # the batched chain to rounding (sums in another order), and the exact value;
+                # saturated units are ill-conditioned (sech(z)**2 amplifies z's rounding)
+                # (there a 30-digit reference can itself cancel to 0: compare with the batch)
+                if i == 0:
+                    np.testing.assert_allclose(one, batch[i], rtol=0, atol=2e-14 * scale)
+                    np.testing.assert_allclose(one, exact[i], rtol=0, atol=1e-14 * scale)
+                else:
+                    big = max(np.abs(batch[i]).max(), 1e-300)
+                    np.testing.assert_allclose(one, batch[i], rtol=0, atol=1e-11 * big)
+                for dtype in (torch.float64, torch.float32):
+                    got = ft(torch.as_tensor(p[None, :], dtype=dtype))
+                    assert got.dtype == dtype and got.shape == row.shape
+                    want = fn(np.asarray(p, dtype=np.dtype(str(dtype)[6:])))
+                    np.testing.assert_allclose(
+                        got[0].double().numpy(),
+                        want.astype(got.numpy().dtype),
+                        rtol=0,
+                        atol=(1e-6 if dtype == torch.float32 else 1e-14) * np.abs(want).max(),
+                    )
+
+
+def test_single_point_path_warns_on_nothing_and_does_not_alias():
+    import warnings
+
+    rng = np.random.default_rng(22)
+    net = _net(rng, [3, 4, 4, 2])
+    identity = symjac.mlp([2, 2], activation="identity", weights=[[[1.0, 2.0], [3.0, 4.0]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x in ([1e3, -1e3, 0.5], [np.inf, 0.0, 1.0], [np.nan, 1.0, 2.0], [1e308, 0.0, 0.0]):
+            out = net.numeric("numpy")(np.array(x))
+            assert out.shape == (2, 3)
+        assert np.isfinite(net.numeric("numpy")(np.array([1e3, -1e3, 0.5]))).all()
+        for backend in ("numpy", "torch"):
+            fn = identity.numeric(backend)
+            x = np.zeros(2) if backend == "numpy" else torch.zeros(1, 2, dtype=torch.float64)
+            first = fn(x)
+            first[...] = 7.0  # the result is the caller's: the weights stay untouched
+            assert fn(x).tolist() in ([[1.0, 2.0], [3.0, 4.0]], [[[1.0, 2.0], [3.0, 4.0]]])
+
+
+def test_single_point_torch_keeps_autograd_and_errors():
+    net = _net(np.random.default_rng(23), [3, 4, 1])
+    ft = net.numeric("torch")
+    x = torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64, requires_grad=True)
+    J = ft(x)
+    assert J.requires_grad and J.shape == (1, 3)
+    J.sum().backward()
+    assert x.grad is not None
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 3\)"):
+        ft(torch.zeros(1, 2, dtype=torch.float64))
+    with pytest.raises(TypeError):
+        ft(torch.zeros(1, 3, dtype=torch.int64))
