@@ -275,26 +275,33 @@ class _Builder:
                 f"constant {_short(self.piece(node), 40)!r} cannot be evaluated "
                 f"({type(err).__name__}); use smaller constants"
             ) from None
-        if value.has(sympy.I):
-            raise _fail(
-                f"{_short(self.piece(node), 40)!r} is a complex number ({_short(str(value), 40)}); "
-                "symjac works with real numbers, keep arguments in the real domain",
-                self.text,
-                self.piece(node),
-            )
-        if value.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo):
-            raise _fail(
-                f"{_short(self.piece(node), 40)!r} is not a finite number; "
-                "keep arguments in the domain of each function",
-                self.text,
-                self.piece(node),
-            )
+        self.refuse_nonreal(value, node, evaluated=True)
         if not isinstance(value, (sympy.Float, sympy.Rational)):
             raise LimitError(
                 f"constant {_short(self.piece(node), 40)!r} cannot be evaluated to a number "
                 f"(got {_short(str(value), 40)}); use simpler constants"
             )
         return value
+
+    def refuse_nonreal(self, value: sympy.Expr, node: ast.AST, *, evaluated: bool) -> None:
+        """Refuse an infinite, undefined or complex constant (or its evaluated ``value``)."""
+        piece = _short(self.piece(node), 40)
+        if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            why = (
+                "is not a finite number; keep arguments in the domain of each function"
+                if evaluated
+                else "is infinite or undefined (a division by zero or a function outside its "
+                "domain); fix that part"
+            )
+            raise _fail(f"{piece!r} {why}", self.text, self.piece(node))
+        if value.has(sympy.I):
+            noun = "a complex number" if evaluated else "complex-valued"
+            raise _fail(
+                f"{piece!r} is {noun} ({_short(str(value), 40)}); "
+                "symjac works with real numbers, keep arguments in the real domain",
+                self.text,
+                self.piece(node),
+            )
 
     def check_constant(self, result: sympy.Expr, node: ast.AST) -> sympy.Expr:
         """Refuse complex, infinite and too large constants (NOTE: bounded-constants)."""
@@ -303,20 +310,7 @@ class _Builder:
         if result.is_Rational:
             self.check_rational(result, node)
             return result
-        if result.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-            raise _fail(
-                f"{_short(self.piece(node), 40)!r} is infinite or undefined "
-                "(a division by zero or a function outside its domain); fix that part",
-                self.text,
-                self.piece(node),
-            )
-        if result.has(sympy.I):
-            raise _fail(
-                f"{_short(self.piece(node), 40)!r} is complex-valued ({_short(str(result), 40)}); "
-                "symjac works with real numbers, keep arguments in the real domain",
-                self.text,
-                self.piece(node),
-            )
+        self.refuse_nonreal(result, node, evaluated=False)
         if result.is_Atom or not result.is_number:
             return result
         value = self.evaluate(result, node)
