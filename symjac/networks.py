@@ -40,7 +40,7 @@ import sympy
 from symjac import latex as _latex
 from symjac import limits
 from symjac.activations import Activation, Z, get_activation
-from symjac.chain import symbolic_layer
+from symjac.chain import layer_matrix, layer_outputs
 from symjac.exceptions import LimitError
 from symjac.maps import Jacobian, VectorMap
 from symjac.variables import exact_number, exact_point
@@ -222,11 +222,23 @@ class Network:
         # cases are assembled directly as the same SymPy trees (NOTE: fast-layer in symjac.chain)
         layer = self.layers[index]
         symbols = self.stage_symbols[index]
-        parts = symbolic_layer(layer.weight, layer.bias, layer.activation, symbols, matrix=matrix)
+        key = (layer, tuple(symbols))
+        cache = self.__dict__.setdefault("_stage_outputs", {})
+        hit = cache.get(index)
+        if hit is None or hit[0] != key:
+            parts = layer_outputs(layer.weight, layer.bias, layer.activation, symbols)
+            outs = (
+                parts.outputs
+                if parts is not None
+                else [layer.activation(zi) for zi in self._pre_activation(index, symbols)]
+            )
+            hit = cache[index] = (key, outs, parts)
+        _, outs, parts = hit
+        if not matrix:
+            return list(outs), None
         if parts is not None:
-            return parts
-        outs = [layer.activation(zi) for zi in self._pre_activation(index, symbols)]
-        return outs, (self._layer_matrix(index, symbols) if matrix else None)
+            return list(outs), layer_matrix(layer.weight, parts)
+        return list(outs), self._layer_matrix(index, symbols)
 
     def _layer_matrix(self, index: int, inputs: Sequence[sympy.Expr]) -> list[list[sympy.Expr]]:
         # NOTE: layer-rule: (J_l)_ij = s'(z_i) W_ij, no differentiation of the composition

@@ -221,6 +221,40 @@ def test_large_float32_batches_compute_in_float32(activation):
         )
 
 
+# -- the blocked, points-last chain (NOTE: blocked-chain) -----------------------------------------
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "elu"])
+@pytest.mark.parametrize(
+    "sizes", [[3, 5, 2], [2, 4, 6], [4, 3], [5, 4, 4, 1], [1, 3, 3, 1], [3, 6, 6, 6, 3]]
+)
+def test_blocks_agree_with_single_points(monkeypatch, activation, sizes):
+    # many small blocks and a ragged last one: every point as the lean single-point path gives it
+    monkeypatch.setattr("symjac.chain._MIN_BLOCK", 7)
+    rng = np.random.default_rng(sum(sizes))
+    for output in ("identity", "tanh"):
+        net = _net(rng, sizes, activation=activation, output=output)
+        x = rng.uniform(-2, 2, size=(61, sizes[0]))
+        for order in ("forward", "reverse"):
+            fn = compile_network(net, "numpy", order=order)
+            fn._block_coords = 1  # blocks of _MIN_BLOCK points
+            got = fn(x)
+            assert got.shape == (61, sizes[-1], sizes[0]) and got.flags.c_contiguous
+            want = np.array([fn(p) for p in x])
+            scale = np.abs(want).max()
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-14 * scale)
+            got32 = compile_network(net, "torch", order=order)
+            got32._block_coords = 1
+            xt = torch.as_tensor(np.tile(x, (80, 1)), dtype=torch.float32)  # > _F32_NUMPY
+            np.testing.assert_allclose(
+                got32(xt).double().numpy()[:61], want, rtol=0, atol=1e-5 * scale
+            )
+
+
+def test_block_size_keeps_intermediates_small():
+    narrow = compile_network(_net(np.random.default_rng(0), [4, 4, 4, 4]))
+    wide = compile_network(_net(np.random.default_rng(0), [16, 16, 16, 16, 16]))
+    assert narrow._block_coords > wide._block_coords >= 100  # both fit in a few MB
+
+
 # -- the single-point path (NOTE: one-point) ------------------------------------------------------
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "identity", "elu"])
 @pytest.mark.parametrize("output", ["identity", "tanh", "sigmoid"])
