@@ -70,6 +70,7 @@ __all__ = [
 
 _ONE, _MINUS_ONE, _TWO = sympy.S.One, sympy.S.NegativeOne, sympy.Integer(2)
 _object_new = object.__new__
+_TANH_NARGS = sympy.tanh(Z, evaluate=False).nargs
 
 
 # -- symbolic layers, built the way SymPy would build them (NOTE: fast-layer) ------------------
@@ -187,14 +188,22 @@ def _plain_tanh(z: Any, terms: list[Any], const: Any) -> tuple[Any, Any]:
     positive = len(terms) + (const is not None) - negative
     flip = negative > positive if negative != positive else z.could_extract_minus_sign()
     if not flip:
-        t = sympy.tanh(z, evaluate=False)
+        t = _tanh_node(z)
         return t, t
     neg_terms = [_negated(t) for t in terms]
     _sort_terms(neg_terms)
     if const is not None:
         neg_terms.insert(0, _neg(const))
-    t = sympy.tanh(Add._from_args(neg_terms, True), evaluate=False)
+    t = _tanh_node(Add._from_args(neg_terms, True))
     return Mul._from_args((_MINUS_ONE, t), True), t
+
+
+def _tanh_node(z: Any) -> Any:
+    # what tanh(z, evaluate=False) builds (Application.__new__: the node, then its
+    # ``nargs``), without its cache lookup, which hashes the whole sum (NOTE: fast-layer)
+    obj = sympy.Basic.__new__(sympy.tanh, z)
+    obj.nargs = _TANH_NARGS
+    return obj
 
 
 def _square(t: Any) -> Any:
@@ -432,6 +441,10 @@ class NetworkFunction:
                 for k in range(used)
             ]
         self._lean_divide = [kind == "tanh" for kind in self._kinds]
+        # a one-row running product (one output in reverse mode, one input in forward
+        # mode) is no bigger than a slope: dividing it by cosh(z)**2 saves the reciprocal
+        single = (self.n_out if self.order == "reverse" else self.n_in) == 1
+        self._batch_divide = [single and kind == "tanh" for kind in self._kinds]
         self._one_shapes = ((self.n_in,), (1, self.n_in))
         # points per block of the batched chain (NOTE: blocked-chain): every per-point
         # intermediate (values, slopes, the running product) of a block fits in the cache
@@ -520,7 +533,8 @@ class NetworkFunction:
         """Forward pass over points ``x`` ``(n, n_in)``; each layer's slope ``s_l'(z_l)``.
 
         The slopes come back points-last, ``(n_l, n)`` (NOTE: blocked-chain); ``None``
-        for an identity layer. The last layer's value is never needed, only its slope.
+        for an identity layer; ``cosh(z)**2``, the slope's reciprocal, where
+        ``_batch_divide`` says the chain divides. The last layer's value is never needed.
         """
         slopes: list[np.ndarray | None] = []
         last = len(weights) - 1
@@ -541,7 +555,8 @@ class NetworkFunction:
                 # sech(z)**2, not 1 - tanh(z)**2: no cancellation (NOTE: stable-rewrites)
                 s = np.cosh(z)
                 s *= s
-                np.reciprocal(s, out=s)
+                if not self._batch_divide[k]:
+                    np.reciprocal(s, out=s)
                 a = np.tanh(z, out=z) if k < last else None
             elif kind == "sigmoid":
                 # 1 / (1 + exp(-z)) without overflow warnings, then s' = y (1 - y)
@@ -701,6 +716,7 @@ class NetworkFunction:
         ws, wts = self._arrays(x.dtype)
         slopes = self._values(x, ws)
         depth = len(ws)
+        ops = [np.divide if d else np.multiply for d in self._batch_divide]
         if self.order == "reverse":
             # R = J_D ... J_l, points last: (m, n_{l-1}, n); ``shared`` while no slope has
             # entered yet (then R is one matrix (m, n_{l-1}) for every point)
@@ -709,12 +725,13 @@ class NetworkFunction:
             for k in range(depth - 1, -1, -1):
                 s = slopes[k]
                 if s is not None:
+                    op = ops[k]
                     if k == depth - 1:  # diag(s_D) W_D: the slope scales R's rows
-                        r = r[:, :, None] * s[:, None, :]
+                        r = op(r[:, :, None], s[:, None, :])
                     elif shared:  # R diag(s_k): the slope scales R's columns
-                        r = r[:, :, None] * s[None, :, :]
+                        r = op(r[:, :, None], s[None, :, :])
                     else:
-                        r *= s[None, :, :]
+                        op(r, s[None, :, :], out=r)
                     shared = False
                 if k == depth - 1:
                     continue  # W_D is already in R
@@ -740,10 +757,10 @@ class NetworkFunction:
             s = slopes[k]
             if s is not None:
                 if shared:
-                    f = f.T[:, :, None] * s[None, :, :]
+                    f = ops[k](f.T[:, :, None], s[None, :, :])
                     shared = False
                 else:
-                    f *= s[None, :, :]
+                    ops[k](f, s[None, :, :], out=f)
         if shared:
             out[...] = f
         else:

@@ -54,6 +54,13 @@ def test_fast_layers_are_sympys_trees(rng, output, special, bias):
             assert jacobians[k].matrix == matrix
             assert list(jacobians[k].function.outputs) == outs
             assert list(stages[k].outputs) == outs
+            # the directly built nodes carry what SymPy's constructor sets on them
+            for mine, theirs in zip(
+                sympy.preorder_traversal(sympy.Tuple(*stages[k].outputs)),
+                sympy.preorder_traversal(sympy.Tuple(*outs)),
+            ):
+                assert type(mine) is type(theirs)
+                assert getattr(mine, "nargs", None) == getattr(theirs, "nargs", None)
 
 
 def test_sign_choice_matches_sympy_on_ties_and_majorities():
