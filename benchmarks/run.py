@@ -155,7 +155,7 @@ def target_layer_jacobians(quick: bool) -> None:
         gc.collect()
         nets[:] = [symjac.from_torch(mod8)]
         if built:
-            nets[0].stages  # the baseline's starting point: the layer maps, built
+            _ = nets[0].stages  # the baseline's starting point: the layer maps, built
         clear_cache()
 
     t8 = median_time(lambda: nets[0].layer_jacobians(), reps * 9, setup=lambda: fresh8(True))
