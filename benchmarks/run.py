@@ -278,13 +278,16 @@ def compiled(quick: bool, peaks: dict[str, float]) -> None:
                         if backend == "numpy" and dtype == torch.float32
                         else str(dtype).replace("torch.", "")
                     )
+                    # numpy with float32 input computes in float64 by contract: reported,
+                    # but it is not a float32 computation (the torch row is)
+                    mixed = backend == "numpy" and dtype == torch.float32
                     row(
                         f"3. {name} {sizes} N={n:g} {backend} ({label})",
                         fmt_time(t),
                         fmt_time(base),
                         f"{base / t:.1f}x",
-                        f">= {need}x",
-                        base / t >= need,
+                        "info" if mixed else f">= {need}x",
+                        None if mixed else base / t >= need,
                     )
                 if n == big_n and dtype == torch.float64:
                     accuracy(name, net, fns, mod, jac, xt, x64)
@@ -308,22 +311,25 @@ def accuracy(
             "<= 1e-15",
             worst <= 1e-15,
         )
-    if name != "A":
-        return  # the exact reference of the deeper networks takes minutes
-    # who is right where they differ: both against 40-digit values at a few points
-    worst_pts = np.argsort(
-        -(np.abs(np.asarray(fns["numpy"](x64)) - ref).reshape(len(ref), -1).max(axis=1))
-    )[:3]
-    e_ours, e_torch = 0.0, 0.0
-    for i in worst_pts:
-        exact = np.array(net.reference(x64[i], digits=40).whole.tolist(), dtype=float)
-        s = np.abs(exact).max()
-        e_ours = max(e_ours, float(np.abs(fns["numpy"](x64[i]) - exact).max() / s))
-        e_torch = max(e_torch, float(np.abs(ref[i] - exact).max() / s))
+    # who is right: both against the same chain evaluated in 80-bit extended precision
+    # (np.longdouble, 64-bit significand) at every point, itself checked against 40 digits
+    ext = np.asarray(fns["numpy"]._numpy(x64.astype(np.longdouble), len(x64)))
+    ext_scale = np.abs(ext).reshape(len(ext), -1).max(axis=1)
+
+    def err(values: Any) -> np.ndarray:
+        return np.abs(values - ext).reshape(len(ext), -1).max(axis=1) / ext_scale
+
+    e_ours, e_torch = err(np.asarray(fns["numpy"](x64))), err(ref)
+    check = 0.0
+    for i in np.argsort(-e_torch)[:2]:
+        exact = net.reference(x64[i], digits=40).whole.tolist()
+        exact_ld = np.array([[np.longdouble(str(v)) for v in r] for r in exact])
+        check = max(check, float(np.abs(ext[i] - exact_ld).max() / np.abs(exact_ld).max()))
     row(
-        f"5. {name}: error vs 40-digit reference at the 3 worst points (numpy | torch)",
-        f"{e_ours:.2e}",
-        f"{e_torch:.2e}",
+        f"5. {name}: max_point error vs an 80-bit evaluation (symjac | torch; the 80-bit "
+        f"values are {check:.0e} from 40 digits)",
+        f"{e_ours.max():.2e}",
+        f"{e_torch.max():.2e}",
         "",
         "info",
         None,
