@@ -79,6 +79,18 @@ def median_time(
     return statistics.median(times)
 
 
+def interleaved_medians(fns: list[Callable[[], Any]], reps: int) -> list[float]:
+    """Median time of each function, run in turns: a burst of load on this shared machine
+    then slows every side alike instead of the one that happened to run during it."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(reps):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
+
+
 def fmt_time(t: float) -> str:
     if t >= 1:
         return f"{t:.2f} s"
@@ -262,17 +274,29 @@ def compiled(quick: bool, peaks: dict[str, float]) -> None:
                 xt = torch.as_tensor(x64, dtype=dtype)
                 xn = xt.numpy()
                 reps = 200 if n == 1 else (30 if n == 1000 else (3 if quick else 5))
-                breps = 50 if n == 1 else (10 if n == 1000 else (2 if quick else 3))
+                breps = 50 if n == 1 else (10 if n == 1000 else (2 if quick else 5))
                 if quick:
                     reps, breps = max(3, reps // 4), max(2, breps // 3)
                 jac(xt)
-                base = median_time(lambda jac=jac, xt=xt: jac(xt), breps)
+                fns["numpy"](xn)
+                fns["torch"](xt)
+                calls = [
+                    lambda jac=jac, xt=xt: jac(xt),
+                    lambda f=fns["numpy"], a=xn: f(a),
+                    lambda f=fns["torch"], a=xt: f(a),
+                ]
+                if n == big_n:
+                    # milliseconds per call: in turns, so load bursts hit every side alike
+                    base, t_np, t_t = interleaved_medians(calls, breps)
+                else:
+                    # microseconds per call: each side in its own warm loop (after a jacrev
+                    # call the caches are cold, which would dominate a 10 µs call)
+                    base = median_time(calls[0], breps)
+                    t_np, t_t = median_time(calls[1], reps), median_time(calls[2], reps)
+                timed = {"numpy": t_np, "torch": t_t}
                 need = 30 if n == 1 else (1 if n == 1000 else 2)
                 for backend in ("numpy", "torch"):
-                    fn = fns[backend]
-                    arg = xn if backend == "numpy" else xt
-                    fn(arg)
-                    t = median_time(lambda fn=fn, arg=arg: fn(arg), reps)
+                    t = timed[backend]
                     label = (
                         "f32 in, f64 math"
                         if backend == "numpy" and dtype == torch.float32
@@ -353,10 +377,10 @@ def roofline(
     tanh_evals = n * sum(sizes[1:-1])
     bound = max(flops / (peaks["matmul_gflops"] * 1e9), nbytes / (peaks["bandwidth_gbs"] * 1e9))
     bound += tanh_evals / (peaks["tanh_gevals"] * 1e9)
-    reps = 3 if quick else 5
-    t_np = median_time(lambda: fns["numpy"](x64), reps)
-    t_t = median_time(lambda: fns["torch"](xt), reps)
-    t_j = median_time(lambda: jac(xt), 2 if quick else 3)
+    t_np, t_t, t_j = interleaved_medians(
+        [lambda: fns["numpy"](x64), lambda: fns["torch"](xt), lambda: jac(xt)],
+        3 if quick else 5,
+    )
     for label, t in (("numpy", t_np), ("torch", t_t)):
         row(
             f"6. {name} N={n:g} f64: fraction of machine bound ({fmt_time(bound)}), {label} vs jacrev",
