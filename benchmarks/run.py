@@ -328,7 +328,7 @@ def accuracy(
         err = np.abs(got - ref).reshape(len(ref), -1).max(axis=1) / scale
         worst = float(err.max())
         row(
-            f"5. {name}: max_point max|J - J_torch64| / max|J_torch64|, {backend} f64",
+            f"5. {name}: max over points of max abs(J - J_torch64) / max abs(J_torch64), {backend} f64",
             f"{worst:.2e}",
             "",
             "",
@@ -350,7 +350,7 @@ def accuracy(
         exact_ld = np.array([[np.longdouble(str(v)) for v in r] for r in exact])
         check = max(check, float(np.abs(ext[i] - exact_ld).max() / np.abs(exact_ld).max()))
     row(
-        f"5. {name}: max_point error vs an 80-bit evaluation (symjac | torch; the 80-bit "
+        f"5. {name}: max_point error vs an 80-bit evaluation (symjac, then torch; the 80-bit "
         f"values are {check:.0e} from 40 digits)",
         f"{e_ours.max():.2e}",
         f"{e_torch.max():.2e}",
