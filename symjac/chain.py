@@ -233,6 +233,16 @@ def symbolic_layer(
     ImmutableMatrix with ``J[i, j] = activation'(z_i) * weight[i, j]``: exactly the
     expressions SymPy's evaluation gives. Returns ``None`` when the layer is not a
     plain case (the caller then evaluates with SymPy).
+
+    >>> import sympy
+    >>> from symjac.activations import get_activation
+    >>> x1, x2 = sympy.symbols("x1 x2", real=True)
+    >>> W, b = sympy.ImmutableMatrix([[1, -2]]), sympy.ImmutableMatrix([3])
+    >>> outputs, J = symbolic_layer(W, b, get_activation("tanh"), [x1, x2], matrix=True)
+    >>> outputs
+    [tanh(x1 - 2*x2 + 3)]
+    >>> J == sympy.Matrix(outputs).jacobian([x1, x2])
+    True
     """
     parts = layer_outputs(weight, bias, activation, symbols)
     if parts is None:
@@ -254,7 +264,17 @@ class LayerOutputs(NamedTuple):
 def layer_outputs(
     weight: Any, bias: Any, activation: Activation, symbols: Sequence[Any]
 ) -> LayerOutputs | None:
-    """The plain layer's outputs, or ``None`` when SymPy's evaluation must build them."""
+    """The plain layer's outputs, or ``None`` when SymPy's evaluation must build them.
+
+    >>> import sympy
+    >>> from symjac.activations import get_activation
+    >>> x1, x2 = sympy.symbols("x1 x2", real=True)
+    >>> W, b = sympy.ImmutableMatrix([[1, -2]]), sympy.ImmutableMatrix([3])
+    >>> layer_outputs(W, b, get_activation("tanh"), [x1, x2]).outputs
+    [tanh(x1 - 2*x2 + 3)]
+    >>> layer_outputs(W, b, get_activation("sigmoid"), [x1, x2]) is None
+    True
+    """
     kind = activation.name if not activation.params else ""
     if kind not in ("tanh", "identity"):
         return None
@@ -267,7 +287,15 @@ def layer_outputs(
 
 
 def layer_matrix(weight: Any, parts: LayerOutputs) -> Any:
-    """``diag(s'(z)) W`` as the ImmutableMatrix SymPy's evaluation gives (NOTE: fast-layer)."""
+    """``diag(s'(z)) W`` as the ImmutableMatrix SymPy's evaluation gives (NOTE: fast-layer).
+
+    >>> import sympy
+    >>> from symjac.activations import get_activation
+    >>> x1, x2 = sympy.symbols("x1 x2", real=True)
+    >>> W = sympy.ImmutableMatrix([[1, -2]])
+    >>> layer_matrix(W, layer_outputs(W, None, get_activation("tanh"), [x1, x2]))
+    Matrix([[1 - tanh(x1 - 2*x2)**2, 2*tanh(x1 - 2*x2)**2 - 2]])
+    """
     if parts.kind == "identity":
         return sympy.ImmutableMatrix(weight)  # J = W, the very same entries
     rows, cols = weight.shape
