@@ -379,8 +379,8 @@ _ORDERS = ("auto", "forward", "reverse")
 #: float32 CPU tensors with more coordinates than this are computed in float32
 _F32_NUMPY = 4096
 # NOTE: tanh-slope
-#     The compiled chain takes tanh'(z) = sech(z)**2 as 2 / (1 + cosh(2z)), in every path
-#     (batched NumPy, single point, torch operations). 1 - tanh(z)**2 cancels where tanh
+#     The compiled NumPy chain (batched and single point) takes tanh'(z) = sech(z)**2 as
+#     2 / (1 + cosh(2z)). 1 - tanh(z)**2 cancels where tanh
 #     saturates (NOTE: stable-rewrites in symjac.numeric); 1 / cosh(z)**2 does not, but
 #     squaring doubles cosh's rounding error (about 2 ulps). 2z is exact, 1 + cosh(2z) adds
 #     half an ulp, the division another: measured against an 80-bit evaluation of 1e5
@@ -390,7 +390,9 @@ _F32_NUMPY = 4096
 #     the divisor is cosh(z)**2 = (1 + cosh(2z)) / 2, scaled exactly; at one point (NOTE:
 #     one-point) it divides by 1 + cosh(2z) and multiplies by the doubled weights 2 W, which
 #     gives the same bits (scaling by 2 commutes with rounding, subnormals aside) one
-#     operation sooner.
+#     operation sooner. The torch-operations chain (tensors that require grad, other
+#     devices) uses 4e / (1 + e)**2 with e = exp(-2|z|): cosh(2z) overflows for |z| > 355,
+#     and its backward would then multiply inf by 0 (NaN gradients); e cannot overflow.
 
 #: weights, transposed weights, column biases (or None) in one dtype
 _Arrays = tuple[list[np.ndarray], list[np.ndarray], list["np.ndarray | None"]]
@@ -921,7 +923,10 @@ class NetworkFunction:
             z = a @ wt if b is None else torch.addmm(b, a, wt)
             if kind == "tanh":
                 a = torch.tanh(z)
-                s = 2.0 / (torch.cosh(2.0 * z) + 1.0)  # NOTE: tanh-slope
+                # 4e / (1 + e)**2 with e = exp(-2|z|) <= 1: sech(z)**2 with no overflow,
+                # so its own gradient stays finite at saturation (NOTE: tanh-slope)
+                e = torch.exp(-2.0 * z.abs())
+                s = 4.0 * e / (1.0 + e).square()
             elif kind == "identity":
                 a, s = z, None
             elif kind == "sigmoid":

@@ -209,6 +209,20 @@ def test_torch_gradients_flow_when_required():
     assert x.grad is not None and x.grad.shape == x.shape
 
 
+@pytest.mark.parametrize("v", [0.5, 3.0, 20.0, 400.0, 800.0])
+def test_torch_gradients_stay_finite_at_saturation(v):
+    # J(x) = sech(x)**2 - sech(x/2)**2, so dJ/dx = -2 sech(x)**2 tanh(x) + sech(x/2)**2 tanh(x/2)
+    import mpmath
+
+    net = symjac.mlp([1, 2, 1], weights=[[[1.0], [-0.5]], [[1.0, 2.0]]], biases=False)
+    x = torch.tensor([[v]], dtype=torch.float64, requires_grad=True)
+    net.numeric("torch")(x).sum().backward()
+    u = mpmath.mpf(v)
+    want = -2 * mpmath.sech(u) ** 2 * mpmath.tanh(u) + mpmath.sech(u / 2) ** 2 * mpmath.tanh(u / 2)
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert x.grad.item() == pytest.approx(float(want), rel=1e-13, abs=1e-300)
+
+
 def test_non_finite_inputs_do_not_warn():
     net = _net(np.random.default_rng(6), [2, 3, 2], activation="elu")
     out = net.numeric("numpy")(np.array([[np.inf, 0.0], [np.nan, 1.0]]))
