@@ -319,7 +319,9 @@ def _torch_namespace() -> dict[str, Any]:
         "_where": _where,
         "_assemble": _assemble,
         "_softplus": lambda x: torch.logaddexp(x, torch.zeros_like(x)),
-        "_sech": lambda x: torch.cosh(x).reciprocal(),
+        # 2e / (1 + e**2), e = exp(-|x|) <= 1: cosh(x) overflows for |x| > 710 and its
+        # backward then gives inf * 0 = NaN; this form's gradient stays finite
+        "_sech": lambda x: (lambda e: 2.0 * e / (1.0 + e * e))(torch.exp(-x.abs())),
         "_heaviside": lambda x, h: torch.heaviside(x, torch.full_like(x, h)),
         "_max": lambda *a: functools.reduce(torch.maximum, _like(a)),
         "_min": lambda *a: functools.reduce(torch.minimum, _like(a)),

@@ -162,6 +162,20 @@ def test_torch_result_is_differentiable():
     assert grad.tolist() == [2.0, 2.0]
 
 
+@pytest.mark.parametrize("v", [1.0, 20.0, 400.0, 800.0])
+def test_torch_gradient_of_a_tanh_slope_stays_finite(v):
+    # the stable rewrite turns tanh' into sech(x)**2; d/dx sech(x)**2 = -2 sech(x)**2 tanh(x)
+    import mpmath
+
+    f = symjac.jacobian("tanh(x)", "x").numeric("torch")
+    x = torch.tensor([v], dtype=torch.float64, requires_grad=True)
+    f(x).sum().backward()
+    u = mpmath.mpf(v)
+    want = float(-2 * mpmath.sech(u) ** 2 * mpmath.tanh(u))
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert x.grad.item() == pytest.approx(want, rel=1e-13, abs=1e-300)
+
+
 def test_mpmath_digits():
     f = symjac.VectorMap("tanh(x)", "x")
     third = sympy.Rational(1, 3)
