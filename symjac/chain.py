@@ -661,10 +661,15 @@ class NetworkFunction:
         chain *= max(float(np.abs(self._weights[-1]).sum()), 1.0)
         return limit if chain < 1e300 and np.isfinite(chain) else -1.0
 
-    def _one_point(self, x: np.ndarray) -> np.ndarray:
-        """:meth:`_one` under ``np.errstate`` unless the input's size rules out overflow."""
+    def _one_point(self, x: np.ndarray, values: list[float] | None = None) -> np.ndarray:
+        """:meth:`_one` under ``np.errstate`` unless the input's size rules out overflow.
+
+        ``values`` is ``x.tolist()`` when the caller already has it.
+        """
         # a NaN makes the comparison False: the guarded route
-        if self._x_limit >= 0 and max(map(abs, x.tolist())) <= self._x_limit:
+        if values is None:
+            values = x.tolist()
+        if self._x_limit >= 0 and max(map(abs, values)) <= self._x_limit:
             return self._one(x)
         with np.errstate(all="ignore"):
             return self._one(x)
@@ -858,13 +863,14 @@ class NetworkFunction:
             # result converted to the tensor's dtype in NumPy (cheaper than Tensor.to)
             dtype = points.dtype
             if dtype is torch.float64 or dtype is torch.float32:
-                x = points.numpy()
-                if dtype is torch.float32:
-                    x = x.astype(np.float64)
-                out = self._one_point(x.reshape(self.n_in))
+                # a Python list, then a float64 array: cheaper than Tensor.numpy() + astype
+                values = points.tolist()
+                if len(points.shape) == 2:
+                    values = values[0]
+                out = self._one_point(np.array(values), values)
                 if dtype is torch.float32:
                     out = out.astype(np.float32)
-                if x.ndim == 2:
+                if len(points.shape) == 2:
                     out = out.reshape(1, self.n_out, self.n_in)
                 return torch.from_numpy(out)
         if type(points) is not torch.Tensor and not isinstance(points, torch.Tensor):
