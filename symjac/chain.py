@@ -251,7 +251,16 @@ def symbolic_layer(
 
 
 class LayerOutputs(NamedTuple):
-    """A plain layer's outputs and what its Jacobian is built from (NOTE: fast-layer)."""
+    """A plain layer's outputs and what its Jacobian is built from (NOTE: fast-layer).
+
+    >>> import sympy
+    >>> from symjac.activations import get_activation
+    >>> x1, x2 = sympy.symbols("x1 x2", real=True)
+    >>> W = sympy.ImmutableMatrix([[-1, -2]])
+    >>> parts = layer_outputs(W, None, get_activation("tanh"), [x1, x2])
+    >>> parts.outputs, parts.tanhs      # SymPy keeps tanh odd: the sign moves out
+    ([-tanh(x1 + 2*x2)], [tanh(x1 + 2*x2)])
+    """
 
     kind: str  # "tanh" or "identity"
     outputs: list[Any]
