@@ -85,6 +85,11 @@ _TANH_NARGS = sympy.tanh(Z, evaluate=False).nargs
 #     assembled directly from their canonical parts (Add/Mul ``_from_args`` with SymPy's
 #     own argument order). The result is the *same* SymPy tree (``==``), which the tests
 #     check against the evaluated construction; anything else takes the evaluated path.
+#     In the inner loops the nodes are made the way those constructors make them, minus
+#     their overhead: ``_node`` for two-argument Add/Mul, ``_tanh_node`` without the
+#     cache lookup that hashes the whole sum, ``_immutable_matrix`` from the sparse
+#     representation ImmutableMatrix would build. A layer's outputs are built once and
+#     shared by ``Network.stages`` and ``Network.layer_jacobians()``.
 
 
 @functools.cache
