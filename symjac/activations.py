@@ -41,7 +41,10 @@ class Activation:
     ``expr`` is written in the real symbol ``z``; ``params`` are the constants
     it was built with (for example ``negative_slope``); ``kinks`` are the
     points where the derivative does not exist and ``convention`` the value
-    torch's autograd uses there.
+    torch's autograd uses there. ``function`` is set for an activation read
+    from a custom ``torch.autograd.Function`` (NOTE: custom-functions in
+    :mod:`symjac.autograd_functions`): calling it runs the Function, with the
+    user's backward.
 
     >>> act = get_activation("leaky_relu", negative_slope=0.25)
     >>> act(sympy.Integer(-2)), act.prime(sympy.Integer(-2))
@@ -53,6 +56,9 @@ class Activation:
     params: tuple[tuple[str, Any], ...] = ()
     kinks: tuple[sympy.Expr, ...] = ()
     convention: str = ""
+    function: Callable[[Any], Any] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
     @functools.cached_property
     def derivative(self) -> sympy.Expr:
@@ -76,6 +82,8 @@ class Activation:
 
     def torch_function(self) -> Callable[[Any], Any]:
         """The torch function that computes this activation (used for twins and checks)."""
+        if self.function is not None:
+            return self.function
         import torch
         import torch.nn.functional as F
 

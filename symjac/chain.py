@@ -289,7 +289,7 @@ def layer_outputs(
     >>> layer_outputs(W, b, get_activation("sigmoid"), [x1, x2]) is None
     True
     """
-    kind = activation.name if not activation.params else ""
+    kind = activation.name if not activation.params and activation.function is None else ""
     if kind not in ("tanh", "identity"):
         return None
     if len(set(symbols)) != len(symbols) or not all(type(s) is sympy.Symbol for s in symbols):
@@ -441,7 +441,7 @@ def chain_costs(sizes: Sequence[int]) -> dict[str, int]:
 
 def _kind(activation: Activation) -> str:
     # the specialised formulas are used only for the exact expressions they implement
-    if activation.name in _SPECIAL and not activation.params:
+    if activation.name in _SPECIAL and not activation.params and activation.function is None:
         return activation.name
     return "generic"
 

@@ -8,7 +8,8 @@ traceback only with ``--debug``).
 Exit codes (see :data:`EXIT_CODES`): 0 ok, 1 the model disagrees with the exact
 Jacobian (``check``), 2 a usage or input error, 3 a limit of symjac itself (a
 size limit, or a function, layer or operation it cannot represent), 4 an
-internal error.
+internal error, 5 a requested check that could not run (``check``: a method
+skipped; ``--allow-skipped`` accepts that).
 
 NOTE: cli-torch-free
     ``symjac jacobian`` never imports torch (it costs seconds to import):
@@ -59,6 +60,7 @@ EXIT_DISAGREE = 1
 EXIT_USAGE = 2
 EXIT_LIMIT = 3
 EXIT_INTERNAL = 4
+EXIT_UNCHECKED = 5
 
 #: exit code -> meaning, as documented in ``symjac --help``
 EXIT_CODES = {
@@ -67,6 +69,7 @@ EXIT_CODES = {
     EXIT_USAGE: "usage or input error (bad option, expression, point, file or target)",
     EXIT_LIMIT: "a limit of symjac (a size limit; a function, layer or op it cannot represent)",
     EXIT_INTERNAL: "internal error (a bug: rerun with --debug and report the traceback)",
+    EXIT_UNCHECKED: "check: a requested method could not run, so the model was not fully checked",
 }
 
 #: terminal width the text output is laid out for
@@ -1372,17 +1375,34 @@ def cmd_check(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, An
     module = resolve_target(args)
     n_in = _input_width(module)
     x = _x_value(args.input, n_in) if args.input else [1.0] * n_in
-    report = compare(module, x, dtypes=dtypes)
+    methods = None
+    if args.methods is not None:
+        from symjac.compare import METHODS
+
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+        bad = [m for m in methods if m not in METHODS]
+        if not methods or bad:
+            raise CliError(
+                f"--methods takes a comma-separated list of {', '.join(METHODS)}, "
+                f"got {args.methods!r}",
+                EXIT_USAGE,
+            )
+    report = compare(module, x, dtypes=dtypes, methods=methods, allow_skipped=args.allow_skipped)
     doc = {"command": "check", "target": args.target, "input": x, "dtypes": list(dtypes)}
     doc.update(report.to_dict())
     doc["ok"] = bool(report.ok)
-    verdict = style.good("agrees") if report.ok else style.bad("DISAGREES")
-    lines = [
-        *str(report).splitlines(),
-        "",
-        f"{args.target}: autograd {verdict} with the exact Jacobian",
-    ]
-    return (EXIT_OK if report.ok else EXIT_DISAGREE), doc, lines
+    if report.failures:
+        code, verdict = EXIT_DISAGREE, style.bad("DISAGREES") + " with the exact Jacobian"
+    elif not report.ok:  # NOTE: no-vacuous-pass in symjac.compare
+        code = EXIT_UNCHECKED
+        verdict = style.bad("COULD NOT BE CHECKED") + (
+            f" ({len(report.skipped)} requested computations could not run; "
+            "--allow-skipped accepts that)"
+        )
+    else:
+        code, verdict = EXIT_OK, style.good("agrees") + " with the exact Jacobian"
+    lines = [*str(report).splitlines(), "", f"{args.target}: autograd {verdict}"]
+    return code, doc, lines
 
 
 def _input_width(module: Any) -> int:
@@ -1551,6 +1571,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--sizes", help="layer widths for a state_dict file, e.g. 1,2,2,1")
     check.add_argument(
         "--activation", default="tanh", help="activation for a state_dict file (default tanh)"
+    )
+    check.add_argument(
+        "--methods",
+        metavar="LIST",
+        help="methods to run, e.g. jacrev,autograd (default: every method that applies)",
+    )
+    check.add_argument(
+        "--allow-skipped",
+        action="store_true",
+        help="pass although a method could not run (by default that fails with exit 5)",
     )
     check.add_argument(
         "--trust-pickle",

@@ -215,6 +215,45 @@ class _Target:
         self._compiled: dict[tuple[int, str], Any] = {}
 
     @property
+    def n_out(self) -> int:
+        return self.map.shape[0] if self.map is not None else self.network.sizes[-1]
+
+    @property
+    def functions(self) -> list[tuple[int, Any]]:
+        """(layer index, FunctionCall) of each custom autograd.Function in the network."""
+        if self.network is None:
+            return []
+        return [
+            (k, layer.activation.function)
+            for k, layer in enumerate(self.network.layers)
+            if layer.activation.function is not None
+        ]
+
+    def inapplicable(self) -> dict[str, str]:
+        """Method -> why it cannot apply to this target (left out of the default methods)."""
+        out: dict[str, str] = {}
+        if self.n_out != 1:
+            out["backward"] = f".backward() needs a scalar output and this one has {self.n_out}"
+        calls = [call for _, call in self.functions]
+        if no_setup := sorted({c.name for c in calls if not c.has_setup_context}):
+            why = (
+                f"the custom autograd.Function {', '.join(no_setup)} has no setup_context, "
+                "which torch.func's transforms need"
+            )
+            out["jacrev"] = out["jacfwd"] = why
+        if "jacfwd" not in out and (no_jvp := sorted({c.name for c in calls if not c.has_jvp})):
+            out["jacfwd"] = (
+                f"the custom autograd.Function {', '.join(no_jvp)} defines no jvp, which "
+                "forward mode needs"
+            )
+        if "jacfwd" not in out and (no_vmap := sorted({c.name for c in calls if not c.has_vmap})):
+            out["jacfwd"] = (
+                f"the custom autograd.Function {', '.join(no_vmap)} has no vmap rule "
+                "(generate_vmap_rule = True or a vmap staticmethod), which jacfwd needs"
+            )
+        return out
+
+    @property
     def input_names(self) -> list[str]:
         src = self.map if self.map is not None else self.network
         return [s.name for s in src.inputs]
@@ -433,12 +472,18 @@ def _network_conventions(var: _Variant, ref: Reference, torch_stages: list[Any])
 @contextlib.contextmanager
 def _quiet_torch() -> Iterator[None]:
     # torch's forward-mode AD loads its jvp decompositions through torch.jit.script the
-    # first time it runs, which warns that torch.jit.script is deprecated: torch's own
-    # business, not the caller's (and an error under filterwarnings=error)
+    # first time it runs, which warns that torch.jit.script is deprecated (a
+    # DeprecationWarning up to torch 2.13, a FutureWarning from 2.14): torch's own business,
+    # not the caller's (and an error under filterwarnings=error). Only that warning, and
+    # only when torch.jit raises it, is silenced; the filters end with the block.
     with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r".*torch\.jit\.script.*deprecated", category=DeprecationWarning
-        )
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings(
+                "ignore",
+                message=r".*torch\.jit\.script.*deprecated",
+                category=category,
+                module=r"torch\.jit(\.|$)",
+            )
         yield
 
 
@@ -460,7 +505,7 @@ def _jacobian_inner(method: str, fn: Callable[[Any], Any], x: Any) -> Any:
         xr = x.detach().clone().requires_grad_(True)
         y = fn(xr)
         if y.numel() != 1:
-            return None
+            raise ValueError(f".backward() needs a scalar output and this one has {y.numel()}")
         if not y.requires_grad:  # a constant map: .backward() has nothing to do, the gradient is 0
             return torch.zeros_like(xr)
         y.reshape(()).backward()
@@ -617,6 +662,8 @@ class Report:
         notes: Sequence[str] = (),
         skipped: Sequence[str] = (),
         input_names: Sequence[str] = (),
+        *,
+        allow_skipped: bool = False,
     ):
         self.target = target
         self.point = tuple(point)
@@ -625,10 +672,29 @@ class Report:
         self.notes = list(notes)
         self.skipped = list(skipped)
         self.input_names = tuple(input_names)
+        self.allow_skipped = bool(allow_skipped)
+
+    @property
+    def complete(self) -> bool:
+        """True when there are rows and every requested computation ran (nothing ``skipped``)."""
+        return bool(self.rows) and not self.skipped
 
     @property
     def ok(self) -> bool:
-        """True when every row is within tolerance (``ok`` or ``convention``)."""
+        """True when every row is within tolerance (``ok`` or ``convention``) and nothing was skipped.
+
+        NOTE: no-vacuous-pass. A check never passes by not checking: a report
+        with no rows is never ok, and neither is one in which a requested
+        computation could not run (``skipped`` says which and why), unless it
+        was made with ``allow_skipped=True``. Methods that do not apply to a
+        target (``.backward()`` of a vector output, ``torch.func`` on a custom
+        Function without ``setup_context``) are left out of the default methods
+        with a note; asked for by name, they count as skipped.
+        """
+        if not self.rows:
+            return False
+        if self.skipped and not self.allow_skipped:
+            return False
         return all(row.ok for row in self.rows)
 
     @property
@@ -721,6 +787,12 @@ class Report:
         out.append(
             f"{'OK' if self.ok else 'FAILED'}: {sum(r.ok for r in self.rows)} of {len(self.rows)} "
             "rows within tolerance"
+            + (
+                f"; {len(self.skipped)} requested computations could not run"
+                if self.skipped
+                else ""
+            )
+            + (" (accepted: allow_skipped)" if self.skipped and self.allow_skipped else "")
         )
         for k, note in enumerate(notes + self.notes, 1):
             prefix = f"[{k}] " if k <= len(notes) else "note: "
@@ -749,6 +821,7 @@ class Report:
             "rows": [row.to_dict() for row in self.rows],
             "notes": list(self.notes),
             "skipped": list(self.skipped),
+            "allow_skipped": self.allow_skipped,
         }
 
 
@@ -785,6 +858,7 @@ def compare(
     methods: Sequence[str] | None = None,
     rtol: float | None = None,
     ulps: float | None = None,
+    allow_skipped: bool = False,
 ) -> Report:
     """Hold every torch Jacobian of ``target`` at ``x`` to the exact one, in each dtype.
 
@@ -796,7 +870,12 @@ def compare(
     each dtype. ``methods`` limits the methods (:data:`METHODS`); ``rtol`` and
     ``ulps`` override the per-dtype tolerances of
     :data:`symjac.accuracy.TOLERANCES`. See NOTE: honest-reference and NOTE:
-    conventions in this module.
+    conventions in this module. A requested computation that cannot run is
+    listed in ``skipped`` and makes the report fail, unless ``allow_skipped``
+    (NOTE: no-vacuous-pass); symjac's own compiled Jacobian never skips, its
+    errors propagate. A custom ``torch.autograd.Function`` in the model adds
+    rows of its own for its ``backward`` (and ``jvp``), held to the exact
+    Jacobian of its ``forward`` (NOTE: custom-functions).
 
     >>> import symjac, torch
     >>> report = symjac.compare(torch.nn.Tanh(), [10.0], methods=["autograd"])
@@ -807,6 +886,8 @@ def compare(
     """
     names = _check_dtypes(dtypes)
     chosen = _check_methods(methods)
+    if not isinstance(allow_skipped, bool):
+        raise TypeError(f"allow_skipped must be True or False, got {allow_skipped!r}")
     tolerance("float64", rtol=rtol, ulps=ulps)  # validate once, with a clear message
     x64 = _as_point(x)
     if x64.ndim > 1:
@@ -824,12 +905,16 @@ def compare(
         )
     rows: list[Row] = []
     notes = [tgt.wrapped] if tgt.wrapped else []
+    if methods is None:  # the default is every method that applies (NOTE: no-vacuous-pass)
+        for method, why in tgt.inapplicable().items():
+            chosen.remove(method)
+            notes.append(f"{method} is not run: {why}; ask for it by name to try it anyway")
     skipped: list[str] = []
     original: list[Any] = []
     for dtype in names:
         _compare_dtype(tgt, dtype, x64, chosen, rtol, ulps, rows, notes, skipped, original)
     return Report(tgt.label, tuple(float(v) for v in x64), names, rows, notes, skipped,
-                  tgt.input_names)  # fmt: skip
+                  tgt.input_names, allow_skipped=allow_skipped)  # fmt: skip
 
 
 def _compare_dtype(
@@ -855,6 +940,7 @@ def _compare_dtype(
         value: Any,
         exact: np.ndarray,
         convention: str = "",
+        note: str = "",
     ) -> None:
         m, n = exact.shape
         label = f"{quantity} by {method} in {var.dtype}"
@@ -867,10 +953,11 @@ def _compare_dtype(
             err_msg=label,
             convention=convention,
         )
-        note = "; ".join(p for p in (base_note, convention) if p)
-        rows.append(Row(quantity, method, meas, var.point, note))
+        text = "; ".join(p for p in (base_note, note, convention) if p)
+        rows.append(Row(quantity, method, meas, var.point, text))
 
     def attempt(quantity: str, method: str, compute: Callable[[], Any]) -> Any:
+        # a torch method that cannot run is recorded, never dropped (NOTE: no-vacuous-pass)
         try:
             return compute()
         except Exception as err:  # a torch method may not support a dtype on this device
@@ -881,12 +968,9 @@ def _compare_dtype(
     if tgt.map is not None:
         exact = _map_exact(tgt, var.point)
         convention = _map_conventions(tgt, var.point)
-        m = exact.shape[0]
         for method in chosen:
-            if method == "symjac":
-                value = attempt("whole", method, lambda: tgt.compiled(None, "torch")(var.x))
-            elif method == "backward" and m != 1:
-                continue
+            if method == "symjac":  # symjac's own function: its errors propagate
+                value = tgt.compiled(None, "torch")(var.x)
             else:
                 value = attempt(
                     "whole", method, lambda method=method: _jacobian(method, tgt.twin, var.x)
@@ -917,6 +1001,9 @@ def _compare_dtype(
         layer_values: list[Any] = []
         if method != "symjac":
             for k, fn in enumerate(layer_fns):
+                if method == "backward" and ref.layers[k].shape[0] != 1:
+                    layer_values.append(None)  # no such quantity for .backward(): not a skip
+                    continue
                 value = attempt(
                     f"J{k + 1}",
                     method,
@@ -934,10 +1021,61 @@ def _compare_dtype(
             whole = attempt(
                 "whole", method, lambda method=method: _jacobian(method, var.module, var.x)
             )
-        else:
-            whole = attempt("whole", method, lambda: tgt.compiled(net, "torch")(var.x))
+        else:  # symjac's own function: its errors propagate
+            whole = tgt.compiled(net, "torch")(var.x)
         if whole is not None:
             add("whole", method, whole, ref.whole, whole_convention)
+    for k, call in tgt.functions:
+        _function_rows(var, k, call, torch_stages[k], tgt.functions, add, attempt)
+
+
+def _function_rows(
+    var: _Variant,
+    k: int,
+    call: Any,
+    stage: Any,
+    functions: list[tuple[int, Any]],
+    add: Callable[..., None],
+    attempt: Callable[[str, str, Callable[[], Any]], Any],
+) -> None:
+    """Rows holding a custom Function's own backward and jvp to its forward's exact Jacobian."""
+    import torch
+
+    from symjac.autograd_functions import backward_jacobian, jvp_jacobian
+
+    act = var.network.layers[k].activation
+    with torch.no_grad():
+        z = var.linears[k](stage).detach().reshape(-1)
+    zs = [float(v) for v in z.double().tolist()]
+    slopes = _exact_slopes(act, zs)
+    exact = np.zeros((len(zs), len(zs)), dtype=object)
+    for i in range(len(zs)):
+        for j in range(len(zs)):
+            exact[i, j] = slopes[i] if i == j else mpmath.mpf(0)
+    hits = [i + 1 for i, v in enumerate(zs) for kink in act.kinks if sympy.Rational(v) == kink]
+    convention = f"input {hits[0]} of {call.name} is at its kink; {act.convention}" if hits else ""
+    repeated = sum(c.cls is call.cls for _, c in functions) > 1
+    quantity = f"{call.name}@{k + 1}" if repeated else call.name
+    where = (
+        f"the custom autograd.Function {call.name} of layer {k + 1}, at torch's {var.dtype} "
+        "input to it"
+    )
+    methods = [("backward", backward_jacobian)]
+    if call.has_jvp:
+        methods.append(("jvp", jvp_jacobian))
+    for method, jac in methods:
+        with _quiet_torch():
+            value = attempt(quantity, method, lambda jac=jac: jac(call, z))
+        if value is not None:
+            add(quantity, method, value, exact, convention, note=where)
+
+
+def _exact_slopes(act: Any, zs: Sequence[float]) -> list[Any]:
+    from symjac.activations import Z
+    from symjac.numeric import compile_exprs
+
+    slope = compile_exprs([act.derivative], [Z], (), "mpmath", digits=50)
+    return [slope([v]) for v in zs]
 
 
 def _rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -1011,8 +1149,11 @@ class Scan:
 
     @property
     def ok(self) -> bool:
-        """True when every method is within tolerance at every point in every dtype."""
-        return all(bool(s.ok.all()) for s in self._series.values())
+        """True when every method is within tolerance at every point in every dtype.
+
+        A scan with no series is never ok (NOTE: no-vacuous-pass).
+        """
+        return bool(self._series) and all(bool(s.ok.all()) for s in self._series.values())
 
     def series(self, method: str, dtype: Any) -> ScanSeries:
         """The errors of ``method`` in ``dtype``.
@@ -1119,8 +1260,6 @@ def _batched_jacobian_inner(
             return batch(Z).sum(0)
 
         if method == "backward":
-            if m != 1:
-                return None
             Xr = X.detach().clone().requires_grad_(True)
             total = batch(Xr).sum()
             if not total.requires_grad:  # a constant map
@@ -1135,15 +1274,14 @@ def _batched_jacobian_inner(
             jac = torch.func.jacfwd(summed)(X)
         return jac.reshape(m, -1, n).permute(1, 0, 2)
     module = var.module
+    # a custom autograd.Function without setup_context cannot be vmapped: batch it directly
+    batched = module if tgt.functions else torch.func.vmap(module)
     if method == "backward":
         Xr = X.detach().clone().requires_grad_(True)
-        out = torch.func.vmap(module)(Xr)
-        if out[0].numel() != 1:
-            return None
-        out.sum().backward()
+        batched(Xr).sum().backward()
         return Xr.grad.reshape(-1, 1, n)
     if method == "autograd":
-        jac = torch.autograd.functional.jacobian(lambda Z: torch.func.vmap(module)(Z).sum(0), X)
+        jac = torch.autograd.functional.jacobian(lambda Z: batched(Z).reshape(-1, m).sum(0), X)
         return jac.reshape(m, -1, n).permute(1, 0, 2)
     transform = torch.func.jacrev if method == "jacrev" else torch.func.jacfwd
     return torch.func.vmap(transform(module))(X).reshape(-1, m, n)
@@ -1214,6 +1352,13 @@ def scan(
     elif arr.ndim <= 1:
         n_hint = 1
     tgt = _Target(target, n_hint)
+    if methods is None:  # every method that applies (NOTE: no-vacuous-pass)
+        chosen = [m for m in chosen if m not in tgt.inapplicable()]
+    elif "backward" in chosen and tgt.n_out != 1:
+        raise ValueError(
+            f"methods includes 'backward', but .backward() needs a scalar output and "
+            f"{tgt.label} has {tgt.n_out}; leave it out"
+        )
     points = _scan_points(xs, tgt.n_in)
     if points.shape[1] != tgt.n_in:
         raise ValueError(
@@ -1236,8 +1381,6 @@ def scan(
         conventions = _scan_conventions(tgt, var, X)
         for method in chosen:
             jac = _batched_jacobian(tgt, var, method, X, m, n)
-            if jac is None:
-                continue
             computed = jac.detach().double().numpy()
             abs_err, ulp_err, magnitude, spacing = _entry_errors(computed, exact, fmt)
             flat = (B, m * n)

@@ -254,7 +254,8 @@ def _numpy_namespace() -> dict[str, Any]:
         try:
             from scipy.special import erf
         except ImportError:
-            return np.frompyfunc(math.erf, 1, 1)(x).astype(np.float64)
+            # frompyfunc hands a 0-d input back as a Python float: asarray keeps it an array
+            return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.float64)
         return erf(x)
 
     def _sigmoid(x: Any) -> Any:
@@ -304,7 +305,7 @@ def _torch_namespace() -> dict[str, Any]:
         ]
         if not parts:
             return points.new_zeros((*batch, *shape))
-        return torch.stack(parts, dim=-1).reshape(*batch, *shape)
+        return torch.stack(parts, dim=-1).reshape((*batch, *shape))
 
     def _where(cond: Any, a: Any, b: Any) -> Any:
         if not isinstance(cond, torch.Tensor):

@@ -31,13 +31,24 @@ def failure_message(report: Any, err_msg: str = "") -> str:
     Jacobians of Tanh [1, 1] at x = [10.0] disagree with the exact value: 3 of 3 rows fail
     """
     failures = report.failures
-    head = (
-        f"Jacobians of {report.target} at x = [{', '.join(repr(v) for v in report.point)}] "
-        f"disagree with the exact value: {len(failures)} of {len(report.rows)} rows fail"
-    )
+    where = f"Jacobians of {report.target} at x = [{', '.join(repr(v) for v in report.point)}]"
+    if failures:
+        head = f"{where} disagree with the exact value: {len(failures)} of {len(report.rows)} rows fail"
+    elif not report.rows:
+        head = f"{where} were not checked: no method produced a row"
+    else:
+        head = (
+            f"{where} were not fully checked: {len(report.skipped)} requested computations "
+            "could not run"
+        )
     lines = [head]
     if err_msg:
         lines.append(err_msg)
+    if report.skipped and not report.allow_skipped:
+        # NOTE: no-vacuous-pass in symjac.compare: a skip fails the check, and says why
+        lines.append("")
+        lines.append("could not run (pass allow_skipped=True to accept this):")
+        lines.extend(f"  {item}" for item in report.skipped)
     for row in failures[:MAX_SHOWN]:
         lines.append("")
         lines.append(f"{row.label}:")
@@ -66,12 +77,15 @@ def assert_jacobian_agrees(
     *,
     methods: Sequence[str] | None = None,
     err_msg: str = "",
+    allow_skipped: bool = False,
 ) -> Any:
     """Raise ``AssertionError`` unless every torch Jacobian of ``target`` at ``x`` agrees.
 
     Runs :func:`symjac.compare` (same ``target``, ``x``, ``dtypes``,
-    ``methods``, ``rtol``, ``ulps``) and returns its :class:`~symjac.Report`
-    when every row passes (``ok`` or ``convention``).
+    ``methods``, ``rtol``, ``ulps``, ``allow_skipped``) and returns its
+    :class:`~symjac.Report` when every row passes (``ok`` or ``convention``).
+    A requested method that could not run fails the assertion, naming the
+    method and the reason, unless ``allow_skipped=True``.
 
     >>> import symjac, torch
     >>> symjac.testing.assert_jacobian_agrees(torch.nn.Tanh(), [10.0], dtypes="float32",
@@ -85,7 +99,9 @@ def assert_jacobian_agrees(
 
     if not isinstance(err_msg, str):
         raise TypeError(f"err_msg must be a string, got {type(err_msg).__name__}")
-    report = compare(target, x, dtypes, methods=methods, rtol=rtol, ulps=ulps)
+    report = compare(
+        target, x, dtypes, methods=methods, rtol=rtol, ulps=ulps, allow_skipped=allow_skipped
+    )
     if not report.ok:
         raise AssertionError(failure_message(report, err_msg))
     return report

@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import sympy
 
-from symjac.activations import Activation, get_activation
+from symjac.activations import get_activation
+from symjac.autograd_functions import FunctionCall, intercepted, read_function
 from symjac.exceptions import UnsupportedError
 from symjac.networks import Layer, Network
+from symjac.torch_ops import METHOD_ACTIVATIONS, function_activation, module_activation, op_name
 
 __all__ = ["SUPPORTED", "from_torch"]
 
@@ -34,79 +36,9 @@ __all__ = ["SUPPORTED", "from_torch"]
 SUPPORTED = (
     "nn.Linear; activations tanh, sigmoid, relu, leaky_relu, elu, softplus, silu, gelu "
     "(as nn modules, torch.* or F.* functions, or tensor methods); nn.Identity; "
-    "nn.Dropout in eval mode; a final squeeze()"
+    "nn.Dropout in eval mode; a final squeeze(); custom torch.autograd.Functions whose "
+    "forward is elementwise (their backward is then checked)"
 )
-
-
-def _module_activation(module: Any) -> Activation | None:
-    from torch import nn
-
-    if isinstance(module, nn.Tanh):
-        return get_activation("tanh")
-    if isinstance(module, nn.Sigmoid):
-        return get_activation("sigmoid")
-    if isinstance(module, nn.ReLU):
-        return get_activation("relu")
-    if isinstance(module, nn.LeakyReLU):
-        return get_activation("leaky_relu", negative_slope=float(module.negative_slope))
-    if isinstance(module, nn.ELU):
-        return get_activation("elu", alpha=float(module.alpha))
-    if isinstance(module, nn.Softplus):
-        return get_activation(
-            "softplus", beta=float(module.beta), threshold=float(module.threshold)
-        )
-    if isinstance(module, nn.SiLU):
-        return get_activation("silu")
-    if isinstance(module, nn.GELU):
-        return get_activation("gelu_tanh" if module.approximate == "tanh" else "gelu")
-    return None
-
-
-def _function_activation(
-    target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Activation | None:
-    import torch
-    import torch.nn.functional as F
-
-    def arg(index: int, name: str, default: Any) -> Any:
-        # ``args`` are the positional arguments after the input tensor: index 0 is the first
-        if len(args) > index:
-            return args[index]
-        return kwargs.get(name, default)
-
-    simple = {
-        torch.tanh: "tanh",
-        F.tanh: "tanh",
-        torch.sigmoid: "sigmoid",
-        F.sigmoid: "sigmoid",
-        torch.relu: "relu",
-        F.relu: "relu",
-        F.silu: "silu",
-    }
-    if target in simple:
-        return get_activation(simple[target])
-    if target is F.leaky_relu:
-        return get_activation("leaky_relu", negative_slope=float(arg(0, "negative_slope", 0.01)))
-    if target is F.elu:
-        return get_activation("elu", alpha=float(arg(0, "alpha", 1.0)))
-    if target is F.softplus:
-        return get_activation(
-            "softplus", beta=float(arg(0, "beta", 1.0)), threshold=float(arg(1, "threshold", 20.0))
-        )
-    if target is F.gelu:
-        return get_activation(
-            "gelu_tanh" if kwargs.get("approximate", "none") == "tanh" else "gelu"
-        )
-    return None
-
-
-_METHOD_ACTIVATIONS = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu"}
-
-
-def _op_name(target: Any) -> str:
-    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or str(target)
-    module = getattr(target, "__module__", "") or ""
-    return f"{module}.{name}" if module and not name.startswith(module) else name
 
 
 def _unsupported(what: str, why: str = "") -> UnsupportedError:
@@ -149,29 +81,9 @@ def _exact_matrix(tensor: Any) -> sympy.ImmutableMatrix:
 
 
 def _trace(module: Any) -> Any:
-    import torch
-    import torch.fx
-
-    # torch.fx runs a custom autograd.Function's *forward* on proxies, so its ops would be
-    # read as ordinary layers and its user-defined backward silently ignored: refuse it.
-    function_cls = torch.autograd.Function
-    original = function_cls.__dict__.get("apply")
-    if not isinstance(original, classmethod):  # another torch layout: trace unguarded
+    # custom autograd.Functions become one node each (NOTE: custom-functions)
+    with intercepted():
         return _fx_trace(module)
-
-    def refuse(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(isinstance(a, torch.fx.Proxy) for a in (*args, *kwargs.values())):
-            raise _unsupported(
-                f"the custom torch.autograd.Function {cls.__name__}",
-                "its backward is user-defined, so its Jacobian cannot be read from its forward",
-            )
-        return original.__get__(None, cls)(*args, **kwargs)
-
-    function_cls.apply = classmethod(refuse)  # type: ignore[method-assign,assignment]
-    try:
-        return _fx_trace(module)
-    finally:
-        function_cls.apply = original  # type: ignore[method-assign]
 
 
 def _fx_trace(module: Any) -> Any:
@@ -252,7 +164,7 @@ def from_torch(module: Any, example_input: Any = None, *, input_names: Any = Non
             )
         if node.op == "call_module":
             sub = submodules[node.target]
-            act = _module_activation(sub)
+            act = module_activation(sub)
             if isinstance(sub, nn.Linear):
                 ops.append(("linear", sub))
             elif act is not None:
@@ -261,8 +173,10 @@ def from_torch(module: Any, example_input: Any = None, *, input_names: Any = Non
                 pass
             else:
                 raise _unsupported(f"the module {type(sub).__name__} at {node.target!r}")
+        elif node.op == "call_function" and isinstance(node.target, FunctionCall):
+            ops.append(("act", read_function(node.target)))
         elif node.op == "call_function":
-            act = _function_activation(node.target, node.args[1:], dict(node.kwargs))
+            act = function_activation(node.target, node.args[1:], dict(node.kwargs))
             if act is not None:
                 ops.append(("act", act))
             elif node.target in (torch.squeeze,):
@@ -275,17 +189,17 @@ def from_torch(module: Any, example_input: Any = None, *, input_names: Any = Non
                 torch.sign,
             ):
                 raise _unsupported(
-                    f"{_op_name(node.target)}", "its output is integer or piecewise constant"
+                    f"{op_name(node.target)}", "its output is integer or piecewise constant"
                 )
             elif node.target in (operator.add, operator.mul, operator.sub, operator.truediv):
                 raise _unsupported(
-                    f"arithmetic {_op_name(node.target)} in forward", "use nn.Linear layers"
+                    f"arithmetic {op_name(node.target)} in forward", "use nn.Linear layers"
                 )
             else:
-                raise _unsupported(f"the function {_op_name(node.target)}")
+                raise _unsupported(f"the function {op_name(node.target)}")
         elif node.op == "call_method":
-            if node.target in _METHOD_ACTIVATIONS:
-                ops.append(("act", get_activation(_METHOD_ACTIVATIONS[node.target])))
+            if node.target in METHOD_ACTIVATIONS:
+                ops.append(("act", get_activation(METHOD_ACTIVATIONS[node.target])))
             elif node.target == "squeeze":
                 ops.append(("squeeze", None))
             elif node.target in ("argmax", "argmin", "long", "int", "round"):

@@ -729,3 +729,20 @@ def test_subprocess_check_exit_codes(tmp_path):
     )
     assert proc.returncode == 2
     assert_one_line_error(proc.stderr, "bad.pt")
+
+
+def test_check_prints_no_warnings_in_a_fresh_process():
+    # torch 2.14 warns (FutureWarning) that torch.jit.script is deprecated each time forward
+    # mode loads a decomposition; symjac silences exactly that, at its own call sites
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    out = subprocess.run(
+        [*PY_M, "check", "symjac.examples:small_mlp", "--input", "1.0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "warning" not in (out.stdout + out.stderr).lower()
+    assert "jacfwd" in out.stdout

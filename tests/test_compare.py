@@ -311,3 +311,82 @@ def test_constant_map_compares_with_a_zero_gradient():
     assert report.ok, str(report)
     assert not report.skipped
     assert report.row("whole", "backward", "float64").max_abs == 0.0
+
+
+# -- no vacuous passes (NOTE: no-vacuous-pass) ----------------------------------------------
+
+
+def _raise_for(method_name, monkeypatch):
+    import sys
+
+    cmp = sys.modules["symjac.compare"]  # the module (symjac.compare is also the function)
+    real = cmp._jacobian_inner
+
+    def broken(method, fn, x):
+        if method == method_name:
+            raise RuntimeError(f"{method} is broken here")
+        return real(method, fn, x)
+
+    monkeypatch.setattr(cmp, "_jacobian_inner", broken)
+
+
+def test_every_requested_method_skipped_fails(monkeypatch):
+    _raise_for("jacrev", monkeypatch)
+    model = symjac.examples.small_mlp(seed=0)
+    report = symjac.compare(model, [1.0], methods=["jacrev"])
+    assert report.rows == [] and len(report.skipped) == 8  # J1-J3 and whole, two dtypes
+    assert not report.ok and not report.complete
+    with pytest.raises(AssertionError, match=r"were not checked: no method produced a row"):
+        symjac.testing.assert_jacobian_agrees(model, [1.0], methods=["jacrev"])
+    # zero rows stay a failure even when skips are accepted
+    with pytest.raises(AssertionError, match=r"no method produced a row"):
+        symjac.testing.assert_jacobian_agrees(model, [1.0], methods=["jacrev"], allow_skipped=True)
+
+
+def test_one_skipped_method_fails_unless_accepted(monkeypatch, jacobian_check):
+    _raise_for("jacfwd", monkeypatch)
+    model = symjac.examples.small_mlp(seed=0)
+    report = symjac.compare(model, [1.0])
+    assert report.rows and all(r.ok for r in report.rows)
+    assert not report.ok
+    assert "whole by jacfwd in float32: RuntimeError: jacfwd is broken here" in report.skipped
+    assert "requested computations could not run" in str(report)
+    with pytest.raises(AssertionError, match=r"(?s)not fully checked.*whole by jacfwd in float64"):
+        jacobian_check(model, [1.0])
+    accepted = jacobian_check(model, [1.0], allow_skipped=True)
+    assert accepted.ok and accepted.skipped and accepted.to_dict()["allow_skipped"] is True
+
+
+def test_symjac_own_function_raising_propagates(monkeypatch):
+    net = symjac.from_torch(symjac.examples.small_mlp(seed=0))
+
+    def broken(self, backend="numpy", order="auto"):
+        raise RuntimeError("compiled Jacobian is broken")
+
+    monkeypatch.setattr(symjac.Network, "numeric", broken)
+    with pytest.raises(RuntimeError, match="compiled Jacobian is broken"):
+        symjac.compare(net, [1.0], methods=["symjac"])
+    vm = symjac.VectorMap("x**2", "x")
+    monkeypatch.setattr(symjac.Jacobian, "numeric", broken)
+    with pytest.raises(RuntimeError, match="compiled Jacobian is broken"):
+        symjac.compare(vm, [1.0], methods=["symjac"])
+
+
+def test_zero_rows_is_never_ok():
+    assert not Report("t", [1.0], ["float32"], []).ok
+    assert not Report("t", [1.0], ["float32"], [], allow_skipped=True).ok
+
+
+def test_backward_of_a_vector_output():
+    planar = symjac.examples.planar()
+    default = symjac.compare(planar, [1.0, 2.0])
+    assert default.ok and "backward" not in {r.method for r in default.rows}
+    assert any(
+        n.startswith("backward is not run: .backward() needs a scalar") for n in default.notes
+    )
+    asked = symjac.compare(planar, [1.0, 2.0], methods=["backward"])
+    assert not asked.ok and asked.rows == []
+    assert asked.skipped[0].startswith("whole by backward in float32: ValueError: .backward()")
+    with pytest.raises(ValueError, match=r"'backward'.*needs a scalar output"):
+        symjac.scan(planar, [[1.0, 2.0]], methods=["backward"])
+    assert symjac.scan(planar, [[1.0, 2.0]]).ok

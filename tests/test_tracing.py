@@ -346,57 +346,7 @@ def test_integer_outputs(how, match):
     _names_supported(err)
 
 
-class Squash(torch.autograd.Function):
-    """tanh forward with a straight-through (identity) backward."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return torch.tanh(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
-
-
-class Square(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return 2 * x * grad
-
-
-class WithFunction(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.l1 = nn.Linear(2, 3)
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn.apply(self.l1(x))
-
-
-@pytest.mark.parametrize("fn", [Squash, Square])
-def test_custom_autograd_function(fn):
-    # Squash's forward is a plain tanh: read as tanh it would pass the value check while
-    # its (straight-through) backward differs: symjac must refuse it, not misread it
-    with pytest.raises(
-        symjac.UnsupportedError,
-        match=rf"the custom torch.autograd.Function {fn.__name__} \(its backward is user-defined",
-    ) as err:
-        symjac.from_torch(WithFunction(fn))
-    _names_supported(err)
-    # the patch used while tracing is undone: the Function still works afterwards
-    xt = torch.tensor([0.5], requires_grad=True)
-    out = fn.apply(xt)
-    out.backward()
-    assert xt.grad is not None
-    assert "apply" not in fn.__dict__
-    assert isinstance(torch.autograd.Function.__dict__["apply"], classmethod)
+# custom autograd.Functions: tests/test_custom_functions.py
 
 
 def test_meta_tensors():

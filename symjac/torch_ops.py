@@ -1,0 +1,304 @@
+"""torch operations read as SymPy: activations and the elementwise op table.
+
+Two readers share this module:
+
+* :func:`module_activation`, :func:`function_activation` and
+  :data:`METHOD_ACTIVATIONS` recognise an activation in a traced model, as an
+  ``nn`` module, a ``torch.*``/``F.*`` function or a tensor method, and give its
+  :class:`~symjac.activations.Activation` (with the parameters it was built with);
+* :func:`elementwise_rule` gives, for one traced torch call, the SymPy rule that
+  computes it on scalars. It reads the ``forward`` of a custom
+  ``torch.autograd.Function`` (NOTE: custom-functions in
+  :mod:`symjac.autograd_functions`). The functions of the one SymPy-to-backend
+  table (NOTE: function-table) are read from that table's torch column, so a
+  function added there is readable here too; arithmetic and the few torch
+  functions with no SymPy class of their own are written out below.
+
+>>> import torch, sympy
+>>> function_activation(torch.tanh, (), {}).name
+'tanh'
+>>> z = sympy.Symbol("z", real=True)
+>>> elementwise_rule("call_function", torch.exp)(z)
+exp(z)
+>>> elementwise_rule("call_method", "sigmoid")(z)
+sigmoid(z)
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import sympy
+
+from symjac.activations import Activation, get_activation
+from symjac.functions import BACKEND_FUNCTIONS, sigmoid
+from symjac.variables import exact_number
+
+__all__ = [
+    "METHOD_ACTIVATIONS",
+    "elementwise_rule",
+    "function_activation",
+    "module_activation",
+    "op_name",
+]
+
+#: tensor methods that are activations without parameters -> activation name
+METHOD_ACTIVATIONS = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu"}
+
+
+def module_activation(module: Any) -> Activation | None:
+    """The activation an ``nn`` module computes, or ``None`` if it is not one.
+
+    >>> import torch
+    >>> module_activation(torch.nn.LeakyReLU(0.2)).label
+    'leaky_relu(negative_slope=0.2)'
+    """
+    from torch import nn
+
+    if isinstance(module, nn.Tanh):
+        return get_activation("tanh")
+    if isinstance(module, nn.Sigmoid):
+        return get_activation("sigmoid")
+    if isinstance(module, nn.ReLU):
+        return get_activation("relu")
+    if isinstance(module, nn.LeakyReLU):
+        return get_activation("leaky_relu", negative_slope=float(module.negative_slope))
+    if isinstance(module, nn.ELU):
+        return get_activation("elu", alpha=float(module.alpha))
+    if isinstance(module, nn.Softplus):
+        return get_activation(
+            "softplus", beta=float(module.beta), threshold=float(module.threshold)
+        )
+    if isinstance(module, nn.SiLU):
+        return get_activation("silu")
+    if isinstance(module, nn.GELU):
+        return get_activation("gelu_tanh" if module.approximate == "tanh" else "gelu")
+    return None
+
+
+def function_activation(
+    target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Activation | None:
+    """The activation a ``torch.*``/``F.*`` call computes (``args`` after the input), or ``None``.
+
+    >>> import torch
+    >>> function_activation(torch.nn.functional.elu, (0.5,), {}).label
+    'elu(alpha=0.5)'
+    """
+    import torch
+    import torch.nn.functional as F
+
+    def arg(index: int, name: str, default: Any) -> Any:
+        # ``args`` are the positional arguments after the input tensor: index 0 is the first
+        if len(args) > index:
+            return args[index]
+        return kwargs.get(name, default)
+
+    simple = {
+        torch.tanh: "tanh",
+        F.tanh: "tanh",
+        torch.sigmoid: "sigmoid",
+        F.sigmoid: "sigmoid",
+        torch.relu: "relu",
+        F.relu: "relu",
+        F.silu: "silu",
+    }
+    if target in simple:
+        return get_activation(simple[target])
+    if target is F.leaky_relu:
+        return get_activation("leaky_relu", negative_slope=float(arg(0, "negative_slope", 0.01)))
+    if target is F.elu:
+        return get_activation("elu", alpha=float(arg(0, "alpha", 1.0)))
+    if target is F.softplus:
+        return get_activation(
+            "softplus", beta=float(arg(0, "beta", 1.0)), threshold=float(arg(1, "threshold", 20.0))
+        )
+    if target is F.gelu:
+        return get_activation(
+            "gelu_tanh" if kwargs.get("approximate", "none") == "tanh" else "gelu"
+        )
+    return None
+
+
+def op_name(target: Any) -> str:
+    """A torch operation's name as a user writes it (``torch.tanh``, ``.sum()``).
+
+    >>> import torch
+    >>> op_name(torch.tanh), op_name("sum")
+    ('torch.tanh', '.sum()')
+    """
+    if isinstance(target, str):
+        return f".{target}()"
+    import torch
+
+    name = getattr(target, "__name__", None) or str(target)
+    for prefix, space in (
+        ("torch", torch),
+        ("torch.nn.functional", torch.nn.functional),
+        ("torch.special", torch.special),
+    ):
+        if getattr(space, name, None) is target:
+            return f"{prefix}.{name}"
+    module = getattr(target, "__module__", "") or ""
+    if module == "_operator":
+        return {"truediv": "/", "floordiv": "//", "getitem": "indexing"}.get(name, name)
+    return f"{module}.{name}" if module and not name.startswith(module) else name
+
+
+# -- elementwise rules: scalar SymPy arguments -> SymPy ---------------------------------------
+
+Rule = Callable[..., Any]
+
+
+def _number(value: Any) -> sympy.Expr:
+    if isinstance(value, sympy.Basic):
+        return value
+    return exact_number(value)
+
+
+def _clamp(x: Any, min: Any = None, max: Any = None) -> Any:
+    if min is not None:
+        x = sympy.Max(_number(min), x)
+    if max is not None:
+        x = sympy.Min(_number(max), x)
+    return x
+
+
+def _add(a: Any, b: Any, *, alpha: Any = 1) -> Any:
+    return _number(a) + _number(alpha) * _number(b)
+
+
+def _sub(a: Any, b: Any, *, alpha: Any = 1) -> Any:
+    return _number(a) - _number(alpha) * _number(b)
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    if cond is sympy.true:
+        return _number(a)
+    if cond is sympy.false:
+        return _number(b)
+    return sympy.Piecewise((_number(a), cond), (_number(b), True))
+
+
+def _activation_rule(name: str, **params: Any) -> Rule:
+    act = get_activation(name, **params)
+    return lambda x: act(_number(x))
+
+
+def _passthrough(x: Any, *args: Any, **kwargs: Any) -> Any:
+    return x
+
+
+#: arithmetic and torch functions without a SymPy class of their own. Keys are fx targets:
+#: functions for ``call_function`` and method names for ``call_method``.
+_ARITHMETIC: dict[Any, Rule] = {
+    operator.add: lambda a, b: _number(a) + _number(b),
+    operator.sub: lambda a, b: _number(a) - _number(b),
+    operator.mul: lambda a, b: _number(a) * _number(b),
+    operator.truediv: lambda a, b: _number(a) / _number(b),
+    operator.pow: lambda a, b: _number(a) ** _number(b),
+    operator.neg: lambda a: -_number(a),
+    operator.pos: lambda a: _number(a),
+    operator.gt: lambda a, b: sympy.Gt(_number(a), _number(b)),
+    operator.ge: lambda a, b: sympy.Ge(_number(a), _number(b)),
+    operator.lt: lambda a, b: sympy.Lt(_number(a), _number(b)),
+    operator.le: lambda a, b: sympy.Le(_number(a), _number(b)),
+    "add": _add,
+    "__add__": _add,
+    "__radd__": lambda a, b: _number(b) + _number(a),
+    "sub": _sub,
+    "__sub__": _sub,
+    "__rsub__": lambda a, b: _number(b) - _number(a),
+    "mul": lambda a, b: _number(a) * _number(b),
+    "__mul__": lambda a, b: _number(a) * _number(b),
+    "__rmul__": lambda a, b: _number(b) * _number(a),
+    "div": lambda a, b: _number(a) / _number(b),
+    "__truediv__": lambda a, b: _number(a) / _number(b),
+    "__rtruediv__": lambda a, b: _number(b) / _number(a),
+    "pow": lambda a, b: _number(a) ** _number(b),
+    "__pow__": lambda a, b: _number(a) ** _number(b),
+    "__rpow__": lambda a, b: _number(b) ** _number(a),
+    "neg": lambda a: -_number(a),
+    "__neg__": lambda a: -_number(a),
+    "square": lambda a: _number(a) ** 2,
+    "reciprocal": lambda a: 1 / _number(a),
+    "rsqrt": lambda a: 1 / sympy.sqrt(_number(a)),
+    "log1p": lambda a: sympy.log(1 + _number(a)),
+    "expm1": lambda a: sympy.exp(_number(a)) - 1,
+    "clamp": _clamp,
+    "clip": _clamp,
+    "clamp_min": lambda x, m: _clamp(x, min=m),
+    "clamp_max": lambda x, m: _clamp(x, max=m),
+    "where": _where,
+    # copies and views of the same values (a forward runs without grad anyway)
+    "clone": _passthrough,
+    "contiguous": _passthrough,
+    "detach": _passthrough,
+}
+
+
+@functools.cache
+def _table() -> dict[tuple[str, Any], Rule]:
+    import torch
+    import torch.nn.functional as F
+
+    table: dict[tuple[str, Any], Rule] = {}
+    # the functions of the one SymPy-to-backend table, by its torch column (NOTE: function-table)
+    for cls, row in BACKEND_FUNCTIONS.items():
+        if not row.torch.startswith("torch.") or cls in (sympy.And, sympy.Or, sympy.Not):
+            continue
+        target: Any = torch
+        for part in row.torch.split(".")[1:]:
+            target = getattr(target, part)
+        table["call_function", target] = cls
+        method = row.torch.rsplit(".", 1)[1]
+        if hasattr(torch.Tensor, method):
+            table["call_method", method] = cls
+    for key, rule in _ARITHMETIC.items():
+        if isinstance(key, str):
+            table["call_method", key] = rule
+            if not key.startswith("_") and hasattr(torch, key):
+                table["call_function", getattr(torch, key)] = rule
+        else:
+            table["call_function", key] = rule
+    table["call_function", torch.true_divide] = _ARITHMETIC["div"]
+    table["call_function", torch.subtract] = _sub
+    table["call_function", torch.multiply] = _ARITHMETIC["mul"]
+    table["call_function", torch.negative] = _ARITHMETIC["neg"]
+    table["call_function", torch.special.expit] = sigmoid
+    table["call_function", torch.special.expm1] = _ARITHMETIC["expm1"]
+    table["call_function", torch.special.log1p] = _ARITHMETIC["log1p"]
+    for fn in (torch.relu, F.relu):
+        table["call_function", fn] = _activation_rule("relu")
+    table["call_method", "relu"] = _activation_rule("relu")
+    table["call_function", F.silu] = _activation_rule("silu")
+    return table
+
+
+def elementwise_rule(
+    op: str, target: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+) -> Rule | None:
+    """The SymPy rule for one traced elementwise torch call, or ``None`` if there is none.
+
+    ``op`` is the fx node kind (``"call_function"`` or ``"call_method"``);
+    ``args``/``kwargs`` (after the input) are used for the parametrised
+    activations of ``torch.nn.functional``.
+
+    >>> import sympy, torch
+    >>> z = sympy.Symbol("z", real=True)
+    >>> elementwise_rule("call_function", torch.clamp)(z, min=0)
+    Max(0, z)
+    >>> elementwise_rule("call_function", torch.sum) is None
+    True
+    """
+    rule = _table().get((op, target))
+    if rule is not None:
+        return rule
+    if op == "call_function":
+        act = function_activation(target, tuple(args[1:]), dict(kwargs or {}))
+        if act is not None:
+            return lambda x, *rest, **kw: act(_number(x))
+    return None
