@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import re
+import sys
 import warnings
 
 import numpy as np
@@ -35,3 +37,25 @@ def autograd_jacobian(fn, points: torch.Tensor) -> torch.Tensor:
 @pytest.fixture
 def torch_jacobian():
     return autograd_jacobian
+
+
+@pytest.fixture
+def import_target(tmp_path, monkeypatch, request):
+    """Write Python source as a module importable from the (temporary) current directory.
+
+    ``import_target(text)`` returns the module's name, for ``symjac check NAME:attribute``.
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    names: list[str] = []
+
+    def make(text: str) -> str:
+        test = re.sub(r"\W", "_", request.node.name)
+        name = f"symjac_targets_{test}_{len(names)}"
+        (tmp_path / f"{name}.py").write_text(text)
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        sys.modules.pop(name, None)

@@ -522,13 +522,8 @@ TARGETS = textwrap.dedent(
 
 
 @pytest.fixture
-def target_dir(tmp_path, monkeypatch, request):
-    name = "symjac_cli_targets_" + re.sub(r"\W", "_", request.node.name)
-    (tmp_path / f"{name}.py").write_text(TARGETS)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    yield name
-    sys.modules.pop(name, None)
+def target_dir(import_target):
+    return import_target(TARGETS)
 
 
 def test_check_agreeing_module(capsys, target_dir):

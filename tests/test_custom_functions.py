@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,18 +46,21 @@ class Squash(torch.autograd.Function):
         return grad
 
 
-class WrongCube(torch.autograd.Function):
-    """x**3 whose backward forgot the factor 3."""
+#: the documentation's example: Cube (a wrong backward), RightCube, build(), build_right()
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "_examples" / "custom_function.py"
 
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
 
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return x * x * grad
+def _example():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("symjac_docs_custom_function", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: x**3 whose backward forgot the factor 3
+WrongCube = _example().Cube
 
 
 class Swish(torch.autograd.Function):
@@ -342,81 +345,33 @@ def test_compiled_and_reference_use_the_forward():
     np.testing.assert_allclose(np.array(ref, dtype=float), want[0], rtol=1e-12)
 
 
-TARGETS = """
-import torch
-from torch import nn
-
-
-class WrongCube(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x ** 3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return x * x * grad
-
-
-class Cube(WrongCube):
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return 3 * x * x * grad
-
-
-class Net(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        torch.manual_seed(0)
-        self.lin, self.out, self.fn = nn.Linear(1, 2), nn.Linear(2, 1), fn
-
-    def forward(self, x):
-        return self.out(self.fn.apply(self.lin(x)))
-
-
-def wrong():
-    return Net(WrongCube)
-
-
-def right():
-    return Net(Cube)
-"""
-
-
 @pytest.fixture
-def targets(tmp_path, monkeypatch, request):
-    name = "symjac_fn_targets_" + re.sub(r"\W", "_", request.node.name)
-    (tmp_path / f"{name}.py").write_text(TARGETS)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    yield name
-    sys.modules.pop(name, None)
+def targets(import_target):
+    return import_target(EXAMPLE.read_text())
 
 
 def test_cli_check_wrong_backward(capsys, targets):
-    code = main(["check", f"{targets}:wrong", "--input", "0.5"])
+    code = main(["check", f"{targets}:build", "--input", "0.5"])
     out, err = capsys.readouterr()
     assert code == 1, err
-    assert re.search(r"^WrongCube\s+backward\s+float32 .* mismatch", out, re.M)
+    assert re.search(r"^Cube\s+backward\s+float32 .* mismatch", out, re.M)
     assert "DISAGREES" in out and "warning" not in (out + err).lower()
-    code = main(["check", f"{targets}:right", "--input", "0.5"])
+    code = main(["check", f"{targets}:build_right", "--input", "0.5"])
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    assert re.search(r"^Cube\s+backward\s+float64 .* ok", out, re.M)
-    assert "jacrev is not run: the custom autograd.Function Cube has no setup_context" in out
+    assert re.search(r"^RightCube\s+backward\s+float64 .* ok", out, re.M)
+    assert "jacrev is not run: the custom autograd.Function RightCube has no setup_context" in out
 
 
 def test_cli_check_method_that_cannot_run_exits_5(capsys, targets):
-    code = main(["check", f"{targets}:right", "--input", "0.5", "--methods", "jacrev"])
+    code = main(["check", f"{targets}:build_right", "--input", "0.5", "--methods", "jacrev"])
     out, err = capsys.readouterr()
     assert code == 5, out + err
     assert "COULD NOT BE CHECKED" in out and "whole by jacrev in float32" in out
     code = main(
         [
             "check",
-            f"{targets}:right",
+            f"{targets}:build_right",
             "--input",
             "0.5",
             "--methods",
