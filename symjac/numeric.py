@@ -258,6 +258,13 @@ def _numpy_namespace() -> dict[str, Any]:
             return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.float64)
         return erf(x)
 
+    def _erfc(x: Any) -> Any:
+        try:
+            from scipy.special import erfc
+        except ImportError:
+            return np.asarray(np.frompyfunc(math.erfc, 1, 1)(x), dtype=np.float64)
+        return erfc(x)
+
     def _sigmoid(x: Any) -> Any:
         try:
             from scipy.special import expit
@@ -270,6 +277,7 @@ def _numpy_namespace() -> dict[str, Any]:
     return {
         "np": np,
         "_erf": _erf,
+        "_erfc": _erfc,
         "_sigmoid": _sigmoid,
         "_softplus": lambda x: np.logaddexp(0.0, x),
         "_sech": lambda x: 1.0 / np.cosh(x),
