@@ -59,8 +59,9 @@ def _example():
     return module
 
 
+_EXAMPLE = _example()
 #: x**3 whose backward forgot the factor 3
-WrongCube = _example().Cube
+WrongCube = _EXAMPLE.Cube
 
 
 class Swish(torch.autograd.Function):
@@ -126,18 +127,8 @@ class WithFunction(nn.Module):
         return self.l2(self.fn.apply(self.l1(x), *self.args))
 
 
-class OneInput(nn.Module):
-    """The issue's shape: Linear(1, 1) -> fn -> squeeze."""
-
-    def __init__(self, fn):
-        super().__init__()
-        torch.manual_seed(0)
-        self.lin = nn.Linear(1, 2)
-        self.out = nn.Linear(2, 1)
-        self.fn = fn
-
-    def forward(self, x):
-        return self.out(self.fn.apply(self.lin(x)))
+#: Linear(1, 2) -> fn -> Linear(2, 1), the issue's one-input shape (the docs example's Net)
+OneInput = _EXAMPLE.Net
 
 
 def test_detected_by_what_it_is_and_apply_restored():
