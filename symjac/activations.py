@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ import sympy
 
 from symjac.functions import sigmoid, softplus
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation"]
+__all__ = ["ACTIVATIONS", "Activation", "get_activation", "kink_sites"]
 
 #: the symbol every activation is written in
 Z = sympy.Symbol("z", real=True)
@@ -204,3 +205,51 @@ def get_activation(activation: str | Activation, **params: Any) -> Activation:
         raise TypeError(
             f"activation {key!r} does not take the parameters {sorted(params)}"
         ) from None
+
+
+def kink_sites(expr: sympy.Expr) -> list[tuple[str, sympy.Expr, str]]:
+    """Where ``expr``'s derivative may not exist: ``(description, expression, test)`` triples.
+
+    ``test`` is ``"zero"`` (the derivative fails where ``expression`` is 0) or
+    ``"nonpositive"`` (where it is <= 0). Read by :func:`symjac.compare` for maps
+    and for the forwards of custom autograd Functions (NOTE: conventions there).
+
+    >>> [(e, t) for _, e, t in kink_sites(sympy.Abs(Z - 1) + sympy.log(Z))]
+    [(z - 1, 'zero'), (z, 'nonpositive')]
+    """
+    found: list[tuple[str, sympy.Expr, str]] = []
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Abs):
+            found.append(("abs(u) at u = 0: torch uses abs'(0) = 0", node.args[0], "zero"))
+        elif isinstance(node, sympy.sign):
+            found.append(("sign(u) at u = 0: torch uses 0", node.args[0], "zero"))
+        elif isinstance(node, (sympy.Max, sympy.Min)):
+            name = "max" if isinstance(node, sympy.Max) else "min"
+            for a, b in itertools.combinations(node.args, 2):
+                found.append(
+                    (
+                        f"{name} of tied arguments (clamp/relu at its kink): torch "
+                        "splits or picks one side",
+                        a - b,
+                        "zero",
+                    )
+                )
+        elif isinstance(node, sympy.Heaviside):
+            found.append(
+                ("Heaviside(u) at u = 0: the step has no derivative", node.args[0], "zero")
+            )
+        elif isinstance(node, sympy.Piecewise):
+            for _, cond in node.args:
+                for rel in cond.atoms(sympy.core.relational.Relational):
+                    found.append(
+                        ("a Piecewise boundary: torch takes one branch", rel.lhs - rel.rhs, "zero")
+                    )
+        elif isinstance(node, sympy.Pow):
+            e = node.exp
+            if e.is_number and e.is_Rational and not e.is_integer and e > 0 and e < 1:
+                found.append(
+                    ("a fractional power (sqrt) at 0: derivative infinite", node.base, "zero")
+                )
+        elif isinstance(node, sympy.log):
+            found.append(("log(u) at u <= 0: not real there", node.args[0], "nonpositive"))
+    return found

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -51,9 +50,9 @@ from typing import Any
 import numpy as np
 import sympy
 
-from symjac.activations import Activation, Z
+from symjac.activations import Activation, Z, kink_sites
 from symjac.exceptions import UnsupportedError
-from symjac.torch_ops import elementwise_rule, op_name
+from symjac.torch_ops import elementwise_rule, op_name, quiet_torch
 from symjac.variables import exact_number
 
 __all__ = [
@@ -185,8 +184,9 @@ def intercepted() -> Iterator[None]:
         if bad:
             raise _refuse(
                 cls,
-                f"its further argument {type(bad[0]).__name__} is not a constant number, string "
-                "or None; pass tensors through nn.Parameter-free constants or fold them into forward",
+                f"its further argument is a {type(bad[0]).__name__}, not a constant number, "
+                "string or None; pass only such constants after the input tensor, or compute "
+                "other tensors inside forward",
             )
         call = FunctionCall(cls, consts)
         return proxies[0].tracer.create_proxy("call_function", call, (args[0],), {})
@@ -317,21 +317,11 @@ def _interpret(gm: Any, call: FunctionCall) -> sympy.Expr:
 
 
 def _kinks(expr: sympy.Expr) -> tuple[sympy.Expr, ...]:
-    # points where the formula switches branch: roots of linear arguments of Abs/Max/...
-    candidates: list[sympy.Expr] = []
-    for node in sympy.preorder_traversal(expr):
-        if isinstance(node, (sympy.Abs, sympy.sign, sympy.Heaviside)):
-            candidates.append(node.args[0])
-        elif isinstance(node, (sympy.Max, sympy.Min)):
-            candidates.extend(a - b for a, b in itertools.combinations(node.args, 2))
-        elif isinstance(node, sympy.Piecewise):
-            for _, cond in node.args:
-                if isinstance(cond, sympy.core.relational.Relational):
-                    candidates.append(cond.lhs - cond.rhs)
+    # the points where the formula switches branch: linear kink arguments' roots
     points: set[sympy.Expr] = set()
-    for cand in candidates:
-        if cand.is_polynomial(Z):
-            poly = sympy.Poly(cand, Z)
+    for _, arg, test in kink_sites(expr):
+        if test == "zero" and arg.is_polynomial(Z):
+            poly = sympy.Poly(arg, Z)
             if poly.degree() == 1:
                 a, b = poly.all_coeffs()
                 points.add(-b / a)
@@ -421,7 +411,21 @@ def backward_jacobian(call: FunctionCall, z: Any) -> Any:
     """The Jacobian of ``call`` at the 1-D tensor ``z`` as the user's ``backward`` gives it.
 
     One vector-Jacobian product per output (``torch.autograd.functional.jacobian``),
-    in ``z``'s dtype.
+    in ``z``'s dtype. A backward that forgot the factor 2 of :math:`(x^2)' = 2x`:
+
+    >>> import torch
+    >>> class Half(torch.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved_tensors
+    ...         return x * grad
+    >>> backward_jacobian(FunctionCall(Half, ()), torch.tensor([1.0, 3.0]))
+    tensor([[1., 0.],
+            [0., 3.]])
     """
     import torch
 
@@ -432,13 +436,31 @@ def jvp_jacobian(call: FunctionCall, z: Any) -> Any:
     """The Jacobian of ``call`` at the 1-D tensor ``z`` as the user's ``jvp`` gives it.
 
     One forward-mode product per input (``torch.autograd.forward_ad``); an
-    output without a tangent counts as zero.
+    output without a tangent counts as zero. For :math:`x^2`, whose derivative is
+    :math:`2x`:
+
+    >>> import torch
+    >>> class Sq(torch.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_forward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         raise NotImplementedError
+    ...     @staticmethod
+    ...     def jvp(ctx, tangent):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 2 * x * tangent
+    >>> jvp_jacobian(FunctionCall(Sq, ()), torch.tensor([1.0, 3.0]))
+    tensor([[2., 0.],
+            [0., 6.]])
     """
     import torch
     import torch.autograd.forward_ad as fwAD
 
     columns = []
-    with fwAD.dual_level():
+    with quiet_torch(), fwAD.dual_level():
         for j in range(z.numel()):
             tangent = torch.zeros_like(z)
             tangent[j] = 1

@@ -47,13 +47,11 @@ False
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import textwrap
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import mpmath
@@ -69,8 +67,10 @@ from symjac.accuracy import (
     measure,
     tolerance,
 )
+from symjac.activations import kink_sites
 from symjac.maps import VectorMap
 from symjac.networks import Layer, Network, Reference
+from symjac.torch_ops import quiet_torch
 from symjac.tracing import _exact_matrix
 
 __all__ = ["METHODS", "Report", "Row", "Scan", "ScanSeries", "compare", "scan"]
@@ -342,54 +342,9 @@ def _fmt_point(point: Sequence[float]) -> str:
 
 
 def _map_kinks(vm: VectorMap) -> list[tuple[str, sympy.Expr, str]]:
-    """Places where the map's derivative does not exist: (description, expression, test).
-
-    ``test`` is ``"zero"`` (a kink where the expression is 0) or ``"nonpositive"``.
-    """
-    found: list[tuple[str, sympy.Expr, str]] = []
-    for expr in vm.outputs:
-        for node in sympy.preorder_traversal(expr):
-            if isinstance(node, sympy.Abs):
-                found.append(("abs(u) at u = 0: torch uses abs'(0) = 0", node.args[0], "zero"))
-            elif isinstance(node, sympy.sign):
-                found.append(("sign(u) at u = 0: torch uses 0", node.args[0], "zero"))
-            elif isinstance(node, (sympy.Max, sympy.Min)):
-                name = "max" if isinstance(node, sympy.Max) else "min"
-                args = node.args
-                for i in range(len(args)):
-                    for j in range(i + 1, len(args)):
-                        found.append(
-                            (
-                                f"{name} of tied arguments (clamp/relu at its kink): torch "
-                                "splits or picks one side",
-                                args[i] - args[j],
-                                "zero",
-                            )
-                        )
-            elif isinstance(node, sympy.Heaviside):
-                found.append(
-                    ("Heaviside(u) at u = 0: the step has no derivative", node.args[0], "zero")
-                )
-            elif isinstance(node, sympy.Piecewise):
-                for _, cond in node.args:
-                    for rel in cond.atoms(sympy.core.relational.Relational):
-                        found.append(
-                            (
-                                "a Piecewise boundary: torch takes one branch",
-                                rel.lhs - rel.rhs,
-                                "zero",
-                            )
-                        )
-            elif isinstance(node, sympy.Pow):
-                e = node.exp
-                if e.is_number and e.is_Rational and not e.is_integer and e > 0 and e < 1:
-                    found.append(
-                        ("a fractional power (sqrt) at 0: derivative infinite", node.base, "zero")
-                    )
-            elif isinstance(node, sympy.log):
-                found.append(("log(u) at u <= 0: not real there", node.args[0], "nonpositive"))
-    unique: dict[tuple[str, sympy.Expr, str], None] = dict.fromkeys(found)
-    return list(unique)
+    """Places where the map's derivative does not exist: (description, expression, test)."""
+    found = [site for expr in vm.outputs for site in kink_sites(expr)]
+    return list(dict.fromkeys(found))
 
 
 def _map_exact(tgt: _Target, point: Sequence[float]) -> np.ndarray:
@@ -469,26 +424,8 @@ def _network_conventions(var: _Variant, ref: Reference, torch_stages: list[Any])
 # -- torch Jacobians ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _quiet_torch() -> Iterator[None]:
-    # torch's forward-mode AD loads its jvp decompositions through torch.jit.script the
-    # first time it runs, which warns that torch.jit.script is deprecated (a
-    # DeprecationWarning up to torch 2.13, a FutureWarning from 2.14): torch's own business,
-    # not the caller's (and an error under filterwarnings=error). Only that warning, and
-    # only when torch.jit raises it, is silenced; the filters end with the block.
-    with warnings.catch_warnings():
-        for category in (DeprecationWarning, FutureWarning):
-            warnings.filterwarnings(
-                "ignore",
-                message=r".*torch\.jit\.script.*deprecated",
-                category=category,
-                module=r"torch\.jit(\.|$)",
-            )
-        yield
-
-
 def _jacobian(method: str, fn: Callable[[Any], Any], x: Any) -> Any:
-    with _quiet_torch():
+    with quiet_torch():
         return _jacobian_inner(method, fn, x)
 
 
@@ -676,7 +613,12 @@ class Report:
 
     @property
     def complete(self) -> bool:
-        """True when there are rows and every requested computation ran (nothing ``skipped``)."""
+        """True when there are rows and every requested computation ran (nothing ``skipped``).
+
+        >>> import symjac, torch
+        >>> symjac.compare(torch.nn.Tanh(), [0.5], methods=["jacrev"]).complete
+        True
+        """
         return bool(self.rows) and not self.skipped
 
     @property
@@ -1064,8 +1006,7 @@ def _function_rows(
     if call.has_jvp:
         methods.append(("jvp", jvp_jacobian))
     for method, jac in methods:
-        with _quiet_torch():
-            value = attempt(quantity, method, lambda jac=jac: jac(call, z))
+        value = attempt(quantity, method, lambda jac=jac: jac(call, z))
         if value is not None:
             add(quantity, method, value, exact, convention, note=where)
 
@@ -1241,7 +1182,7 @@ def _scan_points(xs: Any, n_in: int | None) -> np.ndarray:
 
 
 def _batched_jacobian(tgt: _Target, var: _Variant, method: str, X: Any, m: int, n: int) -> Any:
-    with _quiet_torch():
+    with quiet_torch():
         return _batched_jacobian_inner(tgt, var, method, X, m, n)
 
 

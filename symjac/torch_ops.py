@@ -26,9 +26,11 @@ sigmoid(z)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import sympy
@@ -43,10 +45,42 @@ __all__ = [
     "function_activation",
     "module_activation",
     "op_name",
+    "quiet_torch",
 ]
 
 #: tensor methods that are activations without parameters -> activation name
 METHOD_ACTIVATIONS = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu"}
+
+
+@contextlib.contextmanager
+def quiet_torch() -> Iterator[None]:
+    """Silence torch's ``torch.jit.script`` deprecation warning inside symjac's own torch calls.
+
+    torch's forward-mode AD loads its jvp decompositions through
+    ``torch.jit.script`` the first time it runs, which warns that it is
+    deprecated (a DeprecationWarning up to torch 2.13, a FutureWarning from
+    2.14): torch's own business, not the caller's. Only that message, and only
+    when ``torch.jit`` raises it, is silenced; the filters end with the block.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     with quiet_torch():
+    ...         warnings.warn_explicit("`torch.jit.script` is deprecated.", FutureWarning,
+    ...                                "_script.py", 1, module="torch.jit._script")
+    ...         warnings.warn("a user's warning")
+    >>> [str(w.message) for w in seen]
+    ["a user's warning"]
+    """
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings(
+                "ignore",
+                message=r".*torch\.jit\.script.*deprecated",
+                category=category,
+                module=r"torch\.jit(\.|$)",
+            )
+        yield
 
 
 def module_activation(module: Any) -> Activation | None:
