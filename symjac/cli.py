@@ -46,6 +46,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, TextIO
 
 import sympy
+from sympy.core.function import Application
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
 
 import symjac
 from symjac import examples
@@ -61,6 +64,7 @@ EXIT_USAGE = 2
 EXIT_LIMIT = 3
 EXIT_INTERNAL = 4
 EXIT_UNCHECKED = 5
+EXIT_OUTPUT = 6
 
 #: exit code -> meaning, as documented in ``symjac --help``
 EXIT_CODES = {
@@ -70,7 +74,12 @@ EXIT_CODES = {
     EXIT_LIMIT: "a limit of symjac (a size limit; a function, layer or op it cannot represent)",
     EXIT_INTERNAL: "internal error (a bug: rerun with --debug and report the traceback)",
     EXIT_UNCHECKED: "check: a requested method could not run, so the model was not fully checked",
+    EXIT_OUTPUT: "the output could not be written (standard output closed or its disk full)",
 }
+#: operations above which an expression prints unordered (see expr_text)
+MAX_ORDERED_OPS = 300
+#: longest message printed; longer ones keep their start and their advice at the end
+MAX_MESSAGE = 300
 
 #: terminal width the text output is laid out for
 WIDTH = 100
@@ -85,9 +94,6 @@ MAX_FORMULA = 1500
 MAX_MLP_WEIGHTS = 128
 #: ``symjac mlp --at`` also differentiates the composed map directly up to this many weights
 MAX_IDENTITY_WEIGHTS = 32
-
-#: the seed document's printed backward value (an older torch; torch 2.13 prints -0.0608682855963707)
-SEED_BACKWARD = -0.060868293046951294
 
 
 class CliError(Exception):
@@ -206,7 +212,13 @@ def expr_text(expr: Any, digits: int | None = None) -> str:
     >>> expr_text(sympy.Rational(1, 3), 4)
     '0.3333'
     """
-    return str(readable_names(rounded(sympy.sympify(expr), digits)))
+    expr = readable_names(rounded(sympy.sympify(expr), digits))
+    if sympy.count_ops(expr, visual=False) > MAX_ORDERED_OPS:
+        # SymPy's printer orders every sum's terms (evaluating numeric ones to compare
+        # them), which dominates the cost of printing a large expression; big ones print in
+        # their stored canonical order instead, in time linear in their size
+        return sympy.sstr(expr, order="none")
+    return str(expr)
 
 
 def cut(text: str, limit: int = MAX_FORMULA) -> str:
@@ -403,7 +415,12 @@ def _parse_point(items: Sequence[str], variables: Sequence[str]) -> dict[str, An
 
 
 def jacobian_document(
-    f: VectorMap, point: dict[str, Any] | None, *, latex: bool = False
+    f: VectorMap,
+    point: dict[str, Any] | None,
+    *,
+    latex: bool = False,
+    J: Jacobian | None = None,
+    value: Any = None,
 ) -> dict[str, Any]:
     """The JSON content for one map: its Jacobian, and its value at ``point`` if given.
 
@@ -411,7 +428,7 @@ def jacobian_document(
     >>> doc["jacobian"]["exact"], doc["value"]["numeric"]
     ([['2*x1', '1'], ['1', '2*x2']], [[2.0, 1.0], [1.0, 4.0]])
     """
-    J = f.jacobian()
+    J = f.jacobian() if J is None else J
     doc: dict[str, Any] = {
         "function": {
             "name": f.name,
@@ -425,7 +442,7 @@ def jacobian_document(
         "value": None,
     }
     if point is not None:
-        value = J.at(point)
+        value = J.at(point) if value is None else value
         doc["point"] = {k: str(v) for k, v in point.items()}
         doc["value"] = {
             "exact": exact_strings(value),
@@ -435,12 +452,12 @@ def jacobian_document(
     if latex:
         doc["latex"] = {"map": f.latex(), "jacobian": J.latex()}
         if point is not None:
-            doc["latex"]["value"] = _value_latex(J, point)
+            doc["latex"]["value"] = _value_latex(J, point, value)
     return doc
 
 
-def _value_latex(J: Jacobian, point: dict[str, Any]) -> str:
-    value = J.at(point)
+def _value_latex(J: Jacobian, point: dict[str, Any], value: Any = None) -> str:
+    value = J.at(point) if value is None else value
     rows, cols = value.shape
     cells = [[_latex.expr_latex(value[i, j]) for j in range(cols)] for i in range(rows)]
     args = ", ".join(_latex.expr_latex(sympy.sympify(v)) for v in point.values())
@@ -448,7 +465,14 @@ def _value_latex(J: Jacobian, point: dict[str, Any]) -> str:
     return f"{J.name}({args}) = {body}"
 
 
-def jacobian_text(f: VectorMap, point: dict[str, Any] | None, style: Style) -> list[str]:
+def jacobian_text(
+    f: VectorMap,
+    point: dict[str, Any] | None,
+    style: Style,
+    *,
+    J: Jacobian | None = None,
+    value: Any = None,
+) -> list[str]:
     """Text lines for one map, its Jacobian and its value at ``point``.
 
     >>> print("\\n".join(jacobian_text(examples.square(), {"x": 3}, Style(False))))
@@ -460,7 +484,7 @@ def jacobian_text(f: VectorMap, point: dict[str, Any] | None, style: Style) -> l
     at x = 3:
       df/dx = 6
     """
-    J = f.jacobian()
+    J = f.jacobian() if J is None else J
     lines = wrap(map_text(f), "")
     lines.append("")
     cells = exact_strings(J.matrix)
@@ -478,7 +502,7 @@ def jacobian_text(f: VectorMap, point: dict[str, Any] | None, style: Style) -> l
         )
         lines.extend(grid(cells))
     if point is not None:
-        value = J.at(point)
+        value = J.at(point) if value is None else value
         short = label.split(" = ")[0]
         lines.append("")
         exact = exact_strings(value)
@@ -520,13 +544,19 @@ def cmd_jacobian(args: argparse.Namespace, style: Style) -> tuple[int, dict[str,
             message += " (--wrt VAR ... or --params NAME ...)"
         raise CliError(message, EXIT_USAGE) from None
     point = _parse_point(args.at, variables) if args.at else None
-    doc = {"command": "jacobian", **jacobian_document(f, point, latex=args.latex)}
+    J = f.jacobian()
+    value = None
+    if point is not None:
+        f.at(point)  # the map itself must be defined there (NOTE: bounded-evaluation)
+        value = J.at(point)
+    doc = jacobian_document(f, point, latex=args.latex, J=J, value=value)
+    doc = {"command": "jacobian", **doc}
     if args.latex:
         lines = [doc["latex"]["map"], doc["latex"]["jacobian"]]
         if point is not None:
             lines.append(doc["latex"]["value"])
     else:
-        lines = jacobian_text(f, point, style)
+        lines = jacobian_text(f, point, style, J=J, value=value)
     return EXIT_OK, doc, lines
 
 
@@ -546,7 +576,41 @@ def _parse_sizes(text: str) -> list[int]:
             f"--sizes needs at least two positive widths (input and output), such as 1,2,2,1, got {text!r}",
             EXIT_USAGE,
         )
+    # before any layer exists: --sizes 1,100000,100000,1 would build a 40 GB nn.Linear
+    pairs = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    symjac.limits.check_weights(pairs, f"--sizes {symjac.limits.sizes_text(sizes)}")
     return sizes
+
+
+#: the seeds torch.manual_seed takes
+SEED_RANGE = (0, 2**64 - 1)
+
+
+def _parse_seed(text: str) -> int:
+    """``--seed``: an integer in torch.manual_seed's range, or argparse's one-line error.
+
+    >>> _parse_seed("7")
+    7
+    """
+    low, high = SEED_RANGE
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = None
+    if seed is None or not low <= seed <= high:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from {low} to 2**64 - 1 (torch.manual_seed's range), "
+            f"got {text[:40]!r}"
+        )
+    return seed
+
+
+def _check_seed(seed: int) -> None:
+    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+        shown = seed if abs(seed) < 10**30 else f"a number of {seed.bit_length()} bits"
+        raise ValueError(
+            f"seed must be from 0 to 2**64 - 1 (torch.manual_seed's range), got {shown}"
+        )
 
 
 _TORCH_ACTIVATIONS = {
@@ -592,6 +656,10 @@ def torch_sequential(sizes: Sequence[int], activation: str, seed: int | None = N
     from torch import nn
 
     key = _check_activation(activation)
+    pairs = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    symjac.limits.check_weights(pairs, f"a {symjac.limits.sizes_text(sizes)} network")
+    if seed is not None:
+        _check_seed(seed)
     layers: list[Any] = []
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
@@ -606,9 +674,180 @@ def torch_sequential(sizes: Sequence[int], activation: str, seed: int | None = N
     return nn.Sequential(*layers)
 
 
-def _stage_lines(net: Any, digits: int | None) -> tuple[list[str], list[dict[str, Any]]]:
+class _Bracketed(sympy.Function):
+    """Display only: ``z`` where an operator binds it, printed in brackets."""
+
+    def _sympystr(self, printer: Any) -> str:
+        return f"({printer._print(self.args[0])})"
+
+    def _latex(self, printer: Any, exp: str | None = None) -> str:
+        text = rf"\left({printer._print(self.args[0])}\right)"
+        return f"{text}^{{{exp}}}" if exp else text
+
+
+class _TextbookPrinter(StrPrinter):
+    """Plain text with the activation's argument ``z`` printed as the given sum, and a
+    function's power written ``tanh^2(z)``."""
+
+    def __init__(self, z_text: str):
+        super().__init__()
+        self._z_text = z_text
+
+    def _print_Symbol(self, expr: Any) -> str:
+        return self._z_text if expr == _z_symbol() else super()._print_Symbol(expr)
+
+    def _print_Pow(self, expr: Any, rational: bool = False) -> str:
+        base, power = expr.as_base_exp()
+        if isinstance(base, Application) and not isinstance(base, _Bracketed):
+            if power.is_Integer and power > 1:
+                args = ", ".join(self._print(a) for a in base.args)
+                return f"{self._print(base.func)}^{power}({args})"
+        return super()._print_Pow(expr, rational)
+
+
+class _TextbookLatexPrinter(LatexPrinter):
+    """LaTeX with the activation's argument ``z`` printed as the given sum."""
+
+    def __init__(self, z_text: str):
+        super().__init__()
+        self._z_text = z_text
+
+    def _print_Symbol(self, expr: Any, style: str = "plain") -> str:
+        return self._z_text if expr == _z_symbol() else super()._print_Symbol(expr, style)
+
+
+def _z_symbol() -> Any:
+    from symjac.activations import Z
+
+    return Z
+
+
+def _bracket_z(expr: Any, z_text: str) -> Any:
+    """``expr`` with ``z`` bracketed where a product or power binds it (``z_text`` is a
+    sum or a product such as ``-0.5 x``), so the printed text means what ``expr`` means."""
+    z = _z_symbol()
+    spaced = " " in z_text
+    summed = " + " in z_text or " - " in z_text or z_text.startswith("-")
+    if expr.is_Atom or not spaced:
+        return expr
+    args = [_bracket_z(a, z_text) for a in expr.args]
+    if isinstance(expr, sympy.Pow) or (isinstance(expr, sympy.Mul) and summed):
+        args = [_Bracketed(a) if a == z else a for a in args]
+        return expr.func(*args, evaluate=False)
+    return expr if args == list(expr.args) else expr.func(*args)
+
+
+def _number_text(value: Any, digits: int, latex: bool) -> str:
+    if latex:
+        return sympy.latex(sympy.Float(value, digits))
+    return f"{float(value):.{digits}g}"
+
+
+def _signed_sum(
+    coefs: Sequence[Any], names: Sequence[str], bias: Any, digits: int, latex: bool
+) -> str:
+    """``-0.007487 x - 0.823``: the weights with their own signs, in the model's order."""
+    terms = [(c, n) for c, n in zip(coefs, names) if c != 0]
+    if bias is not None and bias != 0:
+        terms.append((bias, ""))
+    parts = []
+    for coef, name in terms:
+        magnitude = _number_text(abs(coef), digits, latex) + (f" {name}" if name else "")
+        parts.append(("- " if coef < 0 else "+ ") + magnitude)
+    if not parts:
+        return "0"
+    first = parts[0]
+    return " ".join([("-" if first[0] == "-" else "") + first[2:], *parts[1:]])
+
+
+def _applied(expr: Any, z_text: str, digits: int, latex: bool) -> str:
+    """``expr`` (in the activation symbol ``z``), rounded, with ``z`` shown as ``z_text``."""
+    printer = _TextbookLatexPrinter(z_text) if latex else _TextbookPrinter(z_text)
+    return printer.doprint(_bracket_z(rounded(expr, digits), z_text))
+
+
+def _entry_text(weight: str, slope: Any, slope_text: str, latex: bool) -> str:
+    """``W_ij s'(z_i)``: ``-0.5 (1 - tanh^2(z))``, brackets only where needed."""
+    if slope == 1:
+        return weight
+    if isinstance(slope, sympy.Add) or slope_text.startswith("-"):
+        return rf"{weight} \left({slope_text}\right)" if latex else f"{weight} ({slope_text})"
+    if latex or isinstance(slope, (Application, sympy.Pow)):
+        return f"{weight} {slope_text}"
+    return f"{weight}*{slope_text}"
+
+
+def stage_formulas(
+    net: Any, digits: int = 4, *, latex: bool = False
+) -> list[dict[str, list[Any]]] | None:
+    """Each stage of a network with numeric weights in textbook form, each weight with its sign.
+
+    SymPy's canonical form pulls a sign out of tanh (``-tanh(0.007487*x + 0.823)``) and
+    expands ``w*(1 - tanh(z)**2)``; this text is built from the weights instead:
+    ``outputs[i]`` is ``s(z_i)`` and ``entries[i][j]`` is ``W_ij s'(z_i)`` (the layer rule),
+    numbers rounded to ``digits``. ``None`` when a weight is symbolic.
+
+    >>> import symjac
+    >>> net = symjac.mlp([1, 1], weights=[[[-0.5]]], biases=[[1]], output_activation="tanh")
+    >>> stage = stage_formulas(net)[0]
+    >>> stage["outputs"], stage["entries"]
+    (['tanh(-0.5 x + 1)'], [['-0.5 (1 - tanh^2(-0.5 x + 1))']])
+    """
+    stages = []
+    for k, layer in enumerate(net.layers):
+        values = list(layer.weight) + (list(layer.bias) if layer.bias is not None else [])
+        if not all(sympy.sympify(v).is_number for v in values):
+            return None
+        act = layer.activation
+        names = [_latex.symbol_latex(s.name) if latex else s.name for s in net.stage_symbols[k]]
+        slope = rounded(act.derivative, digits)
+        rows, cols = layer.shape
+        outputs, entries = [], []
+        for i in range(rows):
+            bias = layer.bias[i] if layer.bias is not None else None
+            row = [layer.weight[i, j] for j in range(cols)]
+            z = _signed_sum(row, names, bias, digits, latex)
+            outputs.append(_applied(act.expr, z, digits, latex))
+            slope_text = _applied(act.derivative, z, digits, latex)
+            entries.append(
+                [_entry_text(_number_text(w, digits, latex), slope, slope_text, latex) for w in row]
+            )
+        stages.append({"outputs": outputs, "entries": entries})
+    return stages
+
+
+def _fill(text: str, indent: str, hang: str, width: int) -> list[str]:
+    return textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [indent]
+
+
+def _matrix_lines(cells: Sequence[Sequence[str]], indent: str, width: int) -> list[str]:
+    """:func:`grid` laid out for ``width`` columns."""
+    lines = grid(cells, indent)
+    if max((len(line) for line in lines), default=0) <= width:
+        return lines
+    cols = len(cells[0])
+    out: list[str] = []
+    for i, row in enumerate(cells):
+        for j, cell in enumerate(row):
+            label = f"[{i + 1},{j + 1}] " if cols > 1 or len(cells) > 1 else ""
+            out.extend(_fill(f"{label}{cut(cell)}", indent, indent + "    ", width))
+    return out
+
+
+def _stage_lines(
+    net: Any, digits: int | None, width: int = WIDTH
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Each stage's formulas and layer Jacobian as text (numeric weights in textbook form)."""
     lines: list[str] = []
     data: list[dict[str, Any]] = []
+    textbook = stage_formulas(net, digits) if digits is not None else None
     for k, (stage, J) in enumerate(zip(net.stages, net.layer_jacobians())):
         layer = net.layers[k]
         outs = list(stage.output_names)
@@ -617,12 +856,17 @@ def _stage_lines(net: Any, digits: int | None) -> tuple[list[str], list[dict[str
             f"stage {k + 1}: {source} -> {_tuple(outs)}   "
             f"({layer.activation.label}, {layer.shape[1]} -> {layer.shape[0]})"
         )
-        for name, expr in zip(outs, stage.outputs):
-            lines.extend(wrap(f"{name} = {cut(expr_text(expr, digits))}", "    ", " " * 8))
-        cells = [[expr_text(e, digits) for e in row] for row in J.matrix.tolist()]
+        if textbook is not None:
+            formulas = textbook[k]["outputs"]
+            cells = textbook[k]["entries"]
+        else:
+            formulas = [expr_text(expr, digits) for expr in stage.outputs]
+            cells = [[expr_text(e, digits) for e in row] for row in J.matrix.tolist()]
+        for name, formula in zip(outs, formulas):
+            lines.extend(_fill(f"{name} = {cut(formula)}", "    ", " " * 8, width))
         rows, cols = J.shape
         lines.append(f"  J{k + 1} = d{_tuple(outs)}/d{source}   ({rows} x {cols})")
-        lines.extend(grid(cells, "    "))
+        lines.extend(_matrix_lines(cells, "    ", width))
         data.append(
             {
                 "name": stage.name,
@@ -813,289 +1057,15 @@ def _weight_count(sizes: Sequence[int]) -> int:
 # -- demo -----------------------------------------------------------------------------------
 
 
-def _ulp_error(value: float, exact: Any) -> float:
-    """Distance of ``value`` from ``exact`` in float32 ULPs at ``exact`` (:mod:`symjac.accuracy`)."""
-    from symjac.accuracy import ulp_distance
-
-    return float(ulp_distance(value, exact, "float32"))
-
-
-def _tensor_lines(label: str, tensor: Any) -> list[str]:
-    return [label, *str(tensor).splitlines()]
-
-
-def _beside(left: list[str], right: list[str], width: int = 50, indent: str = "  ") -> list[str]:
-    rows = max(len(left), len(right))
-    left = left + [""] * (rows - len(left))
-    right = right + [""] * (rows - len(right))
-    return [(indent + a.ljust(width) + b).rstrip() for a, b in zip(left, right)]
-
-
 def _mp_rows(matrix: Any, digits: int = SHOWN_DIGITS) -> list[list[str]]:
     return [[mp_text(v, digits) for v in row] for row in matrix.tolist()]
 
 
-def _seed_computation(model: Any, x: float) -> dict[str, Any]:
-    """The seed document's own torch code, run on ``model`` at ``x``."""
-    import torch
-    from torch.autograd.functional import jacobian
-
-    x0 = torch.tensor([x])
-
-    def layer1(x: Any) -> Any:
-        return model.act(model.l1(x))
-
-    def layer2(a: Any) -> Any:
-        return model.act(model.l2(a))
-
-    def layer3(b: Any) -> Any:
-        return model.l3(b).squeeze()
-
-    def whole(x: Any) -> Any:
-        return layer3(layer2(layer1(x)))
-
-    J1 = jacobian(layer1, x0, create_graph=False)
-    a0 = layer1(x0).detach()
-    J2 = jacobian(layer2, a0, create_graph=False)
-    b0 = layer2(a0).detach()
-    J3 = jacobian(layer3, b0, create_graph=False)
-    dp_dx = jacobian(whole, x0, create_graph=False)
-    chain = J3 @ J2 @ J1
-    xg = torch.tensor([x], requires_grad=True)
-    p = model(xg)
-    p.backward()
-    grad = xg.grad.item()
-    return {
-        "x0": x0,
-        "J1": J1,
-        "J2": J2,
-        "J3": J3,
-        "dp_dx": dp_dx,
-        "chain": chain,
-        "difference": chain.item() - dp_dx.item(),
-        "backward": grad,
-        "backward_difference": grad - dp_dx.item(),
-    }
-
-
-def _example_point(f: VectorMap, x: float) -> dict[str, Any]:
-    xs = sympy.Rational(x)
-    if len(f.inputs) == 1:
-        return {f.inputs[0].name: xs}
-    return {f.inputs[0].name: xs, f.inputs[1].name: sympy.Integer(2)}
-
-
 def cmd_demo(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], list[str]]:
-    """``symjac demo``: the seed document, step by step, with the exact answers it lacked."""
-    import torch
+    """``symjac demo``: the walkthrough, step by step, with exact answers (:mod:`symjac.demo`)."""
+    from symjac import demo
 
-    from symjac.accuracy import tolerance, ulp
-    from symjac.tracing import from_torch
-
-    if not math.isfinite(args.x):
-        raise CliError(f"--x must be a finite number, got {args.x}", EXIT_USAGE)
-    if args.seed < 0:
-        raise CliError(f"--seed must be a non-negative integer, got {args.seed}", EXIT_USAGE)
-    B = style.bold
-    lines: list[str] = [
-        B("symjac demo: the seed document's Jacobian walkthrough, with exact answers"),
-        "The seed derives Jacobians by hand, then checks PyTorch against itself. symjac redoes every",
-        "step exactly (SymPy), so each number torch prints can be held to the true value.",
-        "",
-    ]
-    doc: dict[str, Any] = {"command": "demo", "seed": args.seed, "x": args.x}
-
-    # -- 1. the polynomial examples --
-    intro = [
-        ("square", "1. One variable: f(x) = x^2 has the derivative df/dx = 2x."),
-        (
-            "quadratic",
-            "2. Two variables, one output: each partial derivative holds the other variable fixed.",
-        ),
-        (
-            "planar",
-            "3. Two outputs of two inputs: the Jacobian has a row per output, a column per input.",
-        ),
-    ]
-    doc["examples"] = []
-    for name, heading in intro:
-        f = getattr(examples, name)()
-        point = _example_point(f, args.x)
-        lines.append(B(heading))
-        if args.latex:
-            J = f.jacobian()
-            lines += ["  " + f.latex(), "  " + J.latex(), "  " + _value_latex(J, point)]
-        else:
-            lines += ["  " + line if line else "" for line in jacobian_text(f, point, style)]
-        lines.append("")
-        doc["examples"].append({"name": name, **jacobian_document(f, point, latex=args.latex)})
-
-    # -- 2. the network, symbolically --
-    model = examples_model(args.seed)
-    net = from_torch(model)
-    seed_run = _seed_computation(model, args.x)
-    x32 = seed_run["x0"].item()  # the input torch really uses: x rounded to float32
-    lines.append(
-        B(
-            f"4. The seed's [1, 2, 2, 1] tanh network (torch.manual_seed({args.seed})): a Jacobian per stage."
-        )
-    )
-    lines.append(
-        "  Weights are the model's exact float32 values, rounded to 4 digits here for display."
-    )
-    if args.latex:
-        lines += ["  " + line for line in net.latex(digits=4).splitlines()]
-        stage_data = _stage_lines(net, 4)[1]
-    else:
-        stage_lines, stage_data = _stage_lines(net, 4)
-        lines += ["  " + line for line in stage_lines]
-    lines.append("  Chain rule as matrix multiplication: dp/dx = J3 J2 J1.")
-    lines.append("")
-    chain_exact = net.chain_at([x32])
-    whole_exact = net.as_map().jacobian().at([x32])
-    identical = all(sympy.expand(a - b) == 0 for a, b in zip(chain_exact, whole_exact))
-    ref = net.reference([x32], digits=REFERENCE_DIGITS)
-    exact = ref.whole[0, 0]
-
-    # -- 3. the seed's torch run, beside the exact values --
-    if x32 != args.x:
-        note = f" (x = {args.x} is {x32!r} in float32, which torch and symjac use)"
-    else:
-        note = ""
-    lines.append(
-        B(
-            f"5. The seed's torch code at x = {args.x}{note}: per-stage jacobian() along the forward pass."
-        )
-    )
-    lines.append(
-        f"  Left: torch, printed as the seed prints it. Right: exact values ({SHOWN_DIGITS} digits)."
-    )
-    rows = []
-    for k, label in enumerate(
-        ["J1 (d a / d x) shape:", "J2 (d b / d a) shape:", "J3 (d p / d b) shape:"]
-    ):
-        tensor = seed_run[f"J{k + 1}"]
-        left = _tensor_lines(f"{label} {tensor.shape}", tensor)
-        right = ["", *(f"[{', '.join(r)}]" for r in _mp_rows(ref.layers[k]))]
-        if k == 2:  # the seed's layer3 squeezes: J3 prints as a vector
-            right = ["", "[" + ", ".join(_mp_rows(ref.layers[2])[0]) + "]"]
-        rows += _beside(left, right)
-    exact_text = mp_text(exact)
-    rows += _beside([f"dp/dx (from whole network): {seed_run['dp_dx']}"], [exact_text])
-    rows += _beside([f"dp/dx from J3*J2*J1: {seed_run['chain']}"], [exact_text])
-    rows += _beside([f"difference: {seed_run['difference']}"], ["0 (exactly: J3 J2 J1 = dp/dx)"])
-    lines += rows
-    lines.append("")
-    lines.append(B("6. The seed's autograd backward: p = model(x); p.backward(); x.grad."))
-    lines += _beside(
-        [f"dp/dx (from autograd backward): {seed_run['backward']}"], [exact_text], width=54
-    )
-    lines += _beside([f"difference: {seed_run['backward_difference']}"], [], width=54)
-    if args.seed == 0 and args.x == 1.0:
-        lines.extend(
-            wrap(
-                f"(The seed printed {SEED_BACKWARD!r} here, with an older torch; the digits torch "
-                "prints past float32's ~7 significant ones depend on its version.)",
-                "  ",
-                "  ",
-            )
-        )
-    lines.append("")
-
-    # -- 4. what the seed could not show --
-    compiled = net.numeric("torch")(torch.tensor([x32], dtype=torch.float32)).reshape(-1)[0].item()
-    methods = [
-        ("jacobian(whole, x0)", float(seed_run["dp_dx"].reshape(-1)[0].item())),
-        ("J3 @ J2 @ J1 (torch)", float(seed_run["chain"].reshape(-1)[0].item())),
-        ("p.backward(); x.grad", float(seed_run["backward"])),
-        ("symjac compiled (float32)", float(compiled)),
-    ]
-    errors = []
-    for label, value in methods:
-        ulps = _ulp_error(value, exact)
-        errors.append(
-            {"method": label, "value": value, "error": float(value - exact), "ulps": ulps}
-        )
-    lines.append(
-        B("7. What the seed could not show: the exact dp/dx, and each float32 result's error.")
-    )
-    lines.extend(
-        wrap(
-            f"exact dp/dx = {mp_text(exact, REFERENCE_DIGITS)} ({REFERENCE_DIGITS} digits, from the "
-            "model's exact weights; J3 J2 J1 and the derivative of the whole map are "
-            + ("identical expressions)." if identical else "NOT identical.)"),
-            "  ",
-        )
-    )
-    ulp_size = ulp(exact, "float32")
-    lines.append(
-        f"  One float32 ULP (the spacing of float32 numbers) near dp/dx is {ulp_size:.3g}."
-    )
-    header = f"  {'method':<28}{'float32 value':<24}{'error':>12}{'ULPs':>10}"
-    lines.append(B(header.rstrip()) if style.enabled else header)
-    for row in errors:
-        lines.append(
-            f"  {row['method']:<28}{row['value']!r:<24}{row['error']:>12.3g}{row['ulps']:>10.2f}"
-        )
-    worst = max(abs(r["ulps"]) for r in errors)
-    if args.seed == 0 and args.x == 1.0:
-        seed_ulps = _ulp_error(SEED_BACKWARD, exact)
-        lines.append(
-            f"  The seed's own backward value, {SEED_BACKWARD!r}, is {seed_ulps:.2f} ULPs off."
-        )
-        doc["seed_backward"] = {"value": SEED_BACKWARD, "ulps": seed_ulps}
-    lines.append("")
-    lines.append(B("Lesson."))
-    tol = tolerance("float32")
-    if worst <= 4:
-        verdict = f"every float32 route lands within {worst:.2f} ULPs of it, about as close as float32 allows"
-    elif all(
-        abs(r["error"]) <= max(tol.rtol * abs(float(exact)), tol.ulps * ulp_size) for r in errors
-    ):
-        verdict = (
-            f"the float32 routes land within {worst:.2f} ULPs of it, inside symjac's float32 "
-            f"tolerance (rtol {tol.rtol:g} or {tol.ulps:g} ULPs)"
-        )
-    else:
-        verdict = f"the float32 routes are up to {worst:.2f} ULPs from it, outside symjac's float32 tolerance"
-    lines.extend(
-        wrap(
-            "The chain rule is exact: J3 J2 J1 is the network's derivative, identically. The seed's "
-            "'difference: 0.0' only shows torch agreeing with itself (the same float32 steps twice). "
-            f"The exact value shows how right it is: {verdict}. Run 'symjac check' to hold your own "
-            "model to its exact Jacobian.",
-            "  ",
-            "  ",
-        )
-    )
-
-    doc["network"] = {
-        "sizes": list(net.sizes),
-        "activations": [layer.activation.label for layer in net.layers],
-        "x_float32": x32,
-        "stages": stage_data,
-        "layer_values": [
-            {
-                "name": f"J{k + 1}",
-                "exact": [[mp_text(v, REFERENCE_DIGITS) for v in row] for row in m.tolist()],
-            }
-            for k, m in enumerate(ref.layers)
-        ],
-        "chain_equals_whole": identical,
-    }
-    doc["torch"] = {
-        "J1": seed_run["J1"].tolist(),
-        "J2": seed_run["J2"].tolist(),
-        "J3": seed_run["J3"].tolist(),
-        "dp_dx_whole": seed_run["dp_dx"].reshape(-1).tolist(),
-        "dp_dx_chain": seed_run["chain"].reshape(-1).tolist(),
-        "difference": seed_run["difference"],
-        "backward": seed_run["backward"],
-        "backward_difference": seed_run["backward_difference"],
-    }
-    doc["exact"] = {"dp_dx": mp_text(exact, REFERENCE_DIGITS), "digits": REFERENCE_DIGITS}
-    doc["errors"] = errors
-    return EXIT_OK, doc, lines
+    return demo.run(args, style)
 
 
 def examples_model(seed: int) -> Any:
@@ -1107,6 +1077,7 @@ def examples_model(seed: int) -> Any:
     """
     import torch
 
+    _check_seed(seed)
     with torch.random.fork_rng(devices=[]):
         return examples.small_mlp(seed)
 
@@ -1114,8 +1085,17 @@ def examples_model(seed: int) -> Any:
 # -- check ----------------------------------------------------------------------------------
 
 PICKLE_HINT = (
-    "save model.state_dict() and pass it with --sizes, or pass --trust-pickle if you trust the file"
+    "save model.state_dict() and pass it with --sizes, or pass --trust-pickle only if you trust "
+    "the file"
 )
+
+
+def _exited(err: BaseException) -> str:
+    """How user code ended: ``called sys.exit(0)`` or ``raised ValueError: ...``."""
+    if isinstance(err, SystemExit):
+        return f"called sys.exit({'' if err.code is None else repr(err.code)[:40]})"
+    detail = _first_line(err)
+    return f"raised {type(err).__name__}" + (f": {detail}" if detail else "")
 
 
 def _import_target(spec: str) -> Any:
@@ -1139,20 +1119,33 @@ def _import_target(spec: str) -> Any:
             "or install it",
             EXIT_USAGE,
         ) from None
-    except Exception as err:  # the user's module raised while importing
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # the user's module raised, or exited, while importing
         raise CliError(
-            f"importing {module_name!r} failed: {type(err).__name__}: {_first_line(err)}; fix the "
-            "module (rerun with --debug for the traceback)",
+            f"importing {module_name!r} (TARGET {spec!r}) failed: it {_exited(err)}; fix the "
+            "module: a model module must import without exiting (rerun with --debug for the "
+            "traceback)",
             EXIT_USAGE,
         ) from err
     obj: Any = module
     for part in attribute.split("."):
-        if not hasattr(obj, part):
+        try:
+            found = hasattr(obj, part)
+            obj = getattr(obj, part) if found else obj
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # a module __getattr__ or property that raises or exits
+            raise CliError(
+                f"reading {attribute!r} of {module_name!r} failed: it {_exited(err)}; fix the "
+                "attribute",
+                EXIT_USAGE,
+            ) from err
+        if not found:
             raise CliError(
                 f"module {module_name!r} has no attribute {attribute!r}; check the name after ':'",
                 EXIT_USAGE,
             )
-        obj = getattr(obj, part)
     return obj
 
 
@@ -1164,10 +1157,12 @@ def _as_module(obj: Any, what: str) -> Any:
     if callable(obj):
         try:
             result = obj()
-        except Exception as err:  # the user's factory raised
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # the factory raised or exited: sys.exit(0) is no pass
             raise CliError(
-                f"calling {what}() failed: {type(err).__name__}: {_first_line(err)}; it must "
-                "build and return a torch.nn.Module without arguments",
+                f"calling {what}() failed: it {_exited(err)}; it must build and return a "
+                "torch.nn.Module without arguments, and not exit",
                 EXIT_USAGE,
             ) from err
         if isinstance(result, nn.Module):
@@ -1197,22 +1192,83 @@ def _is_export_archive(path: str) -> bool:
         return False
 
 
+def _say(kind: str, message: str) -> None:
+    """One line on stderr (``symjac: error: ...``), at most MAX_MESSAGE characters.
+
+    A closed or full stderr is ignored: there is nowhere left to report to, and the
+    exit code still says what happened.
+    """
+    text = " ".join(str(message).split())
+    if len(text) > MAX_MESSAGE:
+        head = MAX_MESSAGE * 2 // 3
+        text = text[:head] + " ... " + text[len(text) - (MAX_MESSAGE - head - 5) :]
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(f"symjac: {kind}: {text}", file=sys.stderr, flush=True)
+
+
 def _warn(message: str) -> None:
-    print(f"symjac: warning: {message}", file=sys.stderr)
+    _say("warning", message)
+
+
+def _emit(text: str) -> str | None:
+    """Write the command's output to stdout; on failure, the reason (the stream is then muted).
+
+    ``symjac ... | head`` closing the pipe early is not a failure: the reader has what it
+    wanted. A closed stdout (``>&-``) or a full disk (``> /dev/full``) is, and must not be
+    read as success by a script.
+    """
+    if sys.stdout is None:
+        return "standard output is closed, so nothing was written; redirect it to a file instead"
+    try:
+        print(text, file=sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _mute_stdout()
+        return None
+    except (OSError, ValueError) as err:
+        _mute_stdout()
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        return f"could not write the output ({reason}); free space or write it elsewhere"
+    return None
+
+
+def _mute_stdout() -> None:
+    # Python flushes stdout again at exit; point the descriptor at /dev/null so that the
+    # failed write is not reported a second time as a traceback
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def load_file(path: str, *, trust_pickle: bool = False) -> Any:
     """Load a model file: a state_dict with ``weights_only=True``; pickles only if trusted.
 
     Returns an ``nn.Module`` (trusted pickles and ``.pt2`` archives) or a
-    mapping of tensors (a state_dict).
+    mapping of tensors (a state_dict). Sizes and tensor shapes are read from the
+    file's metadata and checked against :mod:`symjac.limits` first
+    (:func:`symjac.tracing.inspect_file`), so nothing is allocated for a file
+    over a limit.
     """
     import pickle
 
     import torch
 
+    from symjac.tracing import inspect_file, quiet_logging
+
     name = os.path.basename(path)
-    if _is_export_archive(path):
+    name = name if len(name) <= 60 else name[:57] + "..."
+    export = path.endswith(".pt2")
+    try:
+        contents = inspect_file(path)  # raises LimitError before anything is allocated
+    except ValueError as err:
+        if export:
+            raise CliError(
+                f"{err}, so not a torch.export (.pt2) archive; save it again with "
+                "torch.export.save",
+                EXIT_USAGE,
+            ) from None
+        raise _corrupt(name, str(err).replace(f"{os.path.basename(path)} ", "", 1)) from None
+    if export or contents.kind == "export":
         if not trust_pickle:
             raise CliError(
                 f"{name} is a torch.export (.pt2) archive, which can run code when loaded; "
@@ -1221,26 +1277,41 @@ def load_file(path: str, *, trust_pickle: bool = False) -> Any:
             )
         _warn(f"loading {name} with torch.export.load: this runs code from the file")
         try:
-            with _collect_warnings():
+            with _collect_warnings(), quiet_logging():  # torch logs a traceback for a bad file
                 return torch.export.load(path).module()
         except Exception as err:
             raise CliError(
-                f"cannot load {name} as a torch.export archive: {_first_line(err)}"
+                f"cannot load {name} as a torch.export archive: {_first_line(err)}; save it "
+                "again with torch.export.save"
             ) from None
+    if contents.kind == "pickle":
+        needs = next((g for g in contents.globals if not _safe_global(g)), None)
+        raise CliError(
+            f"{name} is a plain Python pickle"
+            + (f" (it needs {needs[:60]})" if needs else "")
+            + ", not a file written by torch.save, which symjac reads; if you trust it, load it "
+            "in Python and save model.state_dict() with torch.save",
+            EXIT_USAGE,
+        )
     if trust_pickle:
         _warn(
             f"loading {name} with weights_only=False (--trust-pickle): this can run code from the file"
         )
     try:
-        with _collect_warnings():
+        with _collect_warnings(), quiet_logging():
             return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-        if found:
+        # torch's wording varies ("Unsupported global: GLOBAL x", "unsupported GLOBAL x whose
+        # module m is blocked"); the scan's own list names the global when it says neither
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        needs = found.group(1) if found else None
+        if needs is None and "weights_only" in str(err).replace(" ", "_"):
+            needs = next((g for g in contents.globals if not _safe_global(g)), None)
+        if needs:
             raise CliError(
-                f"{name} holds a pickled Python object (it needs {found.group(1)}), not a plain "
-                f"state_dict; loading it would run code from the file. {PICKLE_HINT[0].upper()}"
-                f"{PICKLE_HINT[1:]}",
+                f"{name} holds a pickled Python object that needs {needs[:60]}, which torch's "
+                "safe loader (weights_only=True) blocks: loading it could run code from the "
+                f"file. {PICKLE_HINT[0].upper()}{PICKLE_HINT[1:]}",
                 EXIT_USAGE,
             ) from None
         raise _corrupt(name, "its pickle data cannot be read") from None
@@ -1249,6 +1320,14 @@ def load_file(path: str, *, trust_pickle: bool = False) -> Any:
             f"{type(err).__name__}: {_first_line(err)}" if _first_line(err) else type(err).__name__
         )
         raise _corrupt(name, detail) from None
+
+
+def _safe_global(name: str) -> bool:
+    # what torch.save itself writes for a state_dict; anything else is the file's own code
+    return name == "collections.OrderedDict" or (
+        name.startswith(("torch._utils._rebuild_", "torch._tensor._rebuild_"))
+        or (name.startswith("torch.") and name.endswith("Storage"))
+    )
 
 
 def _corrupt(name: str, detail: str) -> CliError:
@@ -1280,15 +1359,13 @@ def module_from_state_dict(state: Any, sizes: Sequence[int], activation: str, na
     """
     import torch
 
-    module = torch_sequential(sizes, activation)
-    linears = [m for m in module if isinstance(m, torch.nn.Linear)]
     tensors = [(k, v) for k, v in state.items() if isinstance(v, torch.Tensor)]
     layers: list[dict[str, Any]] = []
     for key, tensor in tensors:
         if tensor.ndim == 2:
-            layers.append({"weight": tensor})
+            layers.append({"weight": (key, tensor)})
         elif tensor.ndim == 1 and layers and "bias" not in layers[-1]:
-            layers[-1]["bias"] = tensor
+            layers[-1]["bias"] = (key, tensor)
         else:
             raise CliError(
                 f"{name}: unexpected tensor {key!r} of shape {tuple(tensor.shape)}; symjac reads "
@@ -1301,22 +1378,46 @@ def module_from_state_dict(state: Any, sizes: Sequence[int], activation: str, na
             "torch.save(model.state_dict(), path)",
             EXIT_USAGE,
         )
-    got = [tuple(layer["weight"].shape) for layer in layers]
-    want = [tuple(lin.weight.shape) for lin in linears]
+    flag = ",".join(map(str, sizes))
+    want = [(b, a) for a, b in zip(sizes, sizes[1:])]
+    got = [tuple(layer["weight"][1].shape) for layer in layers]
     if got != want:
+        first = next((k for k, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), 1))
+        where = f" (first: {layers[first]['weight'][0]!r})" if first < len(layers) else ""
         raise CliError(
-            f"{name} holds weights of shapes {got}, but --sizes {','.join(map(str, sizes))} "
-            f"needs {want}; give the sizes the model was trained with",
+            f"{name} holds weights of shapes {cut(str(got), 80)}{where}, but --sizes {flag} "
+            f"needs {cut(str(want), 80)}; give the sizes the model was trained with",
             EXIT_USAGE,
         )
+    # exact bias shapes, as torch's load_state_dict demands: copy_ would broadcast a (1,)
+    # bias over a 2-output layer and read it as [b, b]
+    for k, layer in enumerate(layers):
+        if "bias" in layer and tuple(layer["bias"][1].shape) != (want[k][0],):
+            key, bias = layer["bias"]
+            raise CliError(
+                f"{name}: tensor {key!r} has shape {tuple(bias.shape)}, but layer {k + 1} of "
+                f"--sizes {flag} needs a bias of shape ({want[k][0]},); torch's load_state_dict "
+                "refuses it too: save the model's own state_dict",
+                EXIT_USAGE,
+            )
+    dtypes = sorted({str(t.dtype).removeprefix("torch.") for _, t in tensors})
+    dtype = tensors[0][1].dtype
+    if len(dtypes) != 1 or not dtype.is_floating_point or dtype.is_complex:
+        raise CliError(
+            f"{name} holds tensors of dtype {', '.join(dtypes)}; symjac reads state_dicts whose "
+            "tensors share one real floating dtype (such as float32): convert them before saving",
+            EXIT_USAGE,
+        )
+    # in the file's dtype before copying: float64 weights must not pass through float32
+    module = torch_sequential(sizes, activation).to(dtype)
+    linears = [m for m in module if isinstance(m, torch.nn.Linear)]
     with torch.no_grad():
         for lin, layer in zip(linears, layers):
-            lin.weight.copy_(layer["weight"])
+            lin.weight.copy_(layer["weight"][1])
             if "bias" in layer:
-                lin.bias.copy_(layer["bias"])
+                lin.bias.copy_(layer["bias"][1])
             else:
                 lin.bias = None
-    module.to(tensors[0][1].dtype)
     return module.eval()
 
 
@@ -1373,6 +1474,9 @@ def cmd_check(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, An
             "symjac.compare is not available in this installation; update symjac", EXIT_INTERNAL
         ) from None
     module = resolve_target(args)
+    from symjac.tracing import check_module_size
+
+    check_module_size(module)  # before any symbolic reading: a 1000 x 1000 layer is refused now
     n_in = _input_width(module)
     x = _x_value(args.input, n_in) if args.input else [1.0] * n_in
     methods = None
@@ -1387,7 +1491,7 @@ def cmd_check(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, An
                 f"got {args.methods!r}",
                 EXIT_USAGE,
             )
-    report = compare(module, x, dtypes=dtypes, methods=methods, allow_skipped=args.allow_skipped)
+    report = _compare_shown(compare, module, x, dtypes, methods, args)
     doc = {"command": "check", "target": args.target, "input": x, "dtypes": list(dtypes)}
     doc.update(report.to_dict())
     doc["ok"] = bool(report.ok)
@@ -1403,6 +1507,48 @@ def cmd_check(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, An
         code, verdict = EXIT_OK, style.good("agrees") + " with the exact Jacobian"
     lines = [*str(report).splitlines(), "", f"{args.target}: autograd {verdict}"]
     return code, doc, lines
+
+
+def _compare_shown(
+    compare: Callable[..., Any],
+    module: Any,
+    x: list[float],
+    dtypes: Sequence[str],
+    methods: list[str] | None,
+    args: argparse.Namespace,
+) -> Any:
+    """``compare(...)``, with a progress bar over the dtypes on a terminal (not with --json).
+
+    compare() runs every dtype in one call, so a bar (NOTE: progress-policy in
+    symjac.progress) needs one call per dtype, merged into the same report
+    (same rows, notes and verdict) at the cost of reading the model once more
+    per extra dtype; off a terminal the single call runs.
+    """
+    from symjac import progress
+
+    options = {"methods": methods, "allow_skipped": args.allow_skipped}
+    with progress.quiet() if args.json else contextlib.nullcontext():
+        if not progress.enabled():
+            return compare(module, x, dtypes=dtypes, **options)
+        from symjac.compare import Report
+
+        names = list(dict.fromkeys(dtypes))
+        parts = []
+        with progress.bar(len(names), "symjac check", unit="dtype") as shown:
+            for dtype in names:
+                parts.append(compare(module, x, dtypes=[dtype], **options))
+                shown.update()
+    first = parts[0]
+    return Report(
+        first.target,
+        first.point,
+        names,
+        [row for part in parts for row in part.rows],
+        list(dict.fromkeys(note for part in parts for note in part.notes)),
+        [item for part in parts for item in part.skipped],
+        first.input_names,
+        allow_skipped=args.allow_skipped,
+    )
 
 
 def _input_width(module: Any) -> int:
@@ -1475,7 +1621,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     demo.add_argument(
-        "--seed", type=int, default=0, help="torch.manual_seed for the network (default 0)"
+        "--seed",
+        type=_parse_seed,
+        default=0,
+        help="torch.manual_seed for the network, 0 to 2**64 - 1 (default 0)",
     )
     demo.add_argument("--x", type=float, default=1.0, help="the input point x0 (default 1.0)")
     common(demo)
@@ -1537,7 +1686,9 @@ def build_parser() -> argparse.ArgumentParser:
     weights = mlp.add_mutually_exclusive_group()
     weights.add_argument("--symbolic", action="store_true", help="symbolic weights (default)")
     weights.add_argument(
-        "--seed", type=int, help="weights of nn.Sequential after torch.manual_seed(N)"
+        "--seed",
+        type=_parse_seed,
+        help="weights of nn.Sequential after torch.manual_seed(N), 0 to 2**64 - 1",
     )
     mlp.add_argument("--at", metavar="X", help="evaluate at this input, e.g. 1.0 or 0.5,1.0")
     common(mlp)
@@ -1601,10 +1752,6 @@ COMMANDS: dict[
 }
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the ``symjac`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
@@ -1625,15 +1772,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"unrecognized arguments: {' '.join(extra)}; see '{where} --help'", EXIT_USAGE
             )
     except CliError as err:
-        print(f"symjac: error: {_one_line(str(err))}", file=sys.stderr)
+        _say("error", str(err))
         return err.code
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     if args.command is None:
-        print(
-            f"symjac: error: no command given; choose one of {', '.join(COMMANDS)} "
-            "(see 'symjac --help')",
-            file=sys.stderr,
+        _say(
+            "error",
+            f"no command given; choose one of {', '.join(COMMANDS)} (see 'symjac --help')",
         )
         return EXIT_USAGE
     debug = debug or bool(getattr(args, "debug", False))
@@ -1649,8 +1795,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, OSError) as err:
         code, message, failure = EXIT_USAGE, str(err), err
     except KeyboardInterrupt:
-        print("symjac: interrupted", file=sys.stderr)
+        _say("error", "interrupted")
         return 130
+    except MemoryError:
+        code, failure = EXIT_LIMIT, None
+        message = (
+            "ran out of memory; the input is too large for this machine "
+            "(use smaller sizes, or lower the limits in symjac.limits)"
+        )
     except Exception as err:
         code, failure = EXIT_INTERNAL, err
         message = (
@@ -1660,20 +1812,15 @@ def main(argv: list[str] | None = None) -> int:
     if message:
         if debug and failure is not None:
             traceback.print_exception(failure)
-        print(f"symjac: error: {_one_line(message)}", file=sys.stderr)
+        _say("error", message)
         return code
     for w in caught:
-        _warn(_one_line(str(w.message)))
-    try:
-        if args.json:
-            print(json.dumps(json_safe(doc), indent=2, allow_nan=False))
-        else:
-            print("\n".join(lines))
-        sys.stdout.flush()
-    except BrokenPipeError:  # e.g. `symjac demo | head`: the reader left, which is fine
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+        _warn(str(w.message))
+    text = json.dumps(json_safe(doc), indent=2, allow_nan=False) if args.json else "\n".join(lines)
+    problem = _emit(text)
+    if problem is not None:
+        _say("error", problem)
+        return EXIT_OUTPUT
     return code
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 
-__all__ = ["Limits", "current", "override"]
+__all__ = ["Limits", "check_weights", "current", "override"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,21 @@ class Limits:
     max_jacobian_ops: int = 20_000
     #: characters in a LaTeX string before it is truncated with a note
     max_latex: int = 20_000
+    #: distinct function applications (``sin(x + 1)``) in one map: each costs SymPy about a
+    #: millisecond to build, differentiate, evaluate and print, so 150 stay well within a second
+    max_functions: int = 150
+    #: estimated nodes of a map's symbolic Jacobian (NOTE: derivative-size): the derivative
+    #: of a product of k factors has k terms of k factors, so a 1.5 KB product is refused
+    #: instead of taking seconds to build and print; about 1e-4 s per node
+    max_derivative_nodes: int = 10_000
+    #: weights and biases of one network (``symjac.mlp``, ``from_torch``, ``symjac check``,
+    #: ``--sizes``) and numbers in the tensors of one model file, checked before anything is
+    #: built or loaded: each weight becomes an exact rational (about 1e-4 s to read, a few
+    #: times that to check), so the default reads in seconds to tens of seconds
+    max_weights: int = 200_000
+    #: bytes of one model file, on disk and uncompressed (the sum of a zip archive's
+    #: records), checked before ``torch.load`` allocates them
+    max_file_bytes: int = 64 * 2**20
 
 
 _LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("symjac_limits", default=Limits())  # noqa: B039 (frozen)
@@ -88,3 +104,45 @@ def override(**changes: int) -> Iterator[Limits]:
         yield _LIMITS.get()
     finally:
         _LIMITS.reset(token)
+
+
+def check_weights(count: int, what: str) -> None:
+    """Refuse ``what`` (a network or file holding ``count`` weights) above ``max_weights``.
+
+    Called before anything is allocated, so a size such as ``[1, 10**9, 1]`` is
+    refused at once instead of exhausting memory.
+
+    >>> check_weights(10, "a [2, 3] network")
+    >>> check_weights(10**9, "a [1, 10**9, 1] network")
+    Traceback (most recent call last):
+    ...
+    symjac.exceptions.LimitError: a [1, 10**9, 1] network has 1000000000 weights and biases; the limit is max_weights=200000 ...
+    """
+    from symjac.exceptions import LimitError
+
+    cap = current().max_weights
+    if count > cap:
+        raise LimitError(
+            f"{what} has {_int_text(count)} weights and biases; the limit is max_weights={cap} (symjac "
+            "reads each one as an exact rational); use a smaller model, or raise the limit "
+            "with symjac.limits.override(max_weights=...)"
+        )
+
+
+def _int_text(value: int) -> str:
+    # huge ints print as a power of ten (str() of one over 4300 digits raises ValueError)
+    return str(value) if abs(value) < 10**18 else f"about 10**{math.log10(abs(value)):.0f}"
+
+
+def sizes_text(sizes: Sequence[int]) -> str:
+    """Layer sizes for a one-line message: at most 8 shown, huge widths as powers of ten.
+
+    >>> sizes_text([1, 10**40, 1])
+    '[1, about 10**40, 1]'
+    >>> sizes_text([2] * 20)
+    '[2, 2, 2, 2, 2, 2, 2, ..., 2] (20 sizes)'
+    """
+    shown = [_int_text(s) if isinstance(s, int) else repr(s)[:20] for s in sizes]
+    if len(shown) <= 8:
+        return f"[{', '.join(shown)}]"
+    return f"[{', '.join(shown[:7])}, ..., {shown[-1]}] ({len(shown)} sizes)"

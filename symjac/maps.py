@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from types import EllipsisType
 from typing import Any
 
 import sympy
 
 from symjac import latex as _latex
-from symjac.exceptions import SymjacWarning
+from symjac import limits
+from symjac.evaluation import exact_at
+from symjac.exceptions import LimitError, SymjacWarning
 from symjac.numeric import NumericFunction, compile_exprs
 from symjac.parsing import parse_expression
 from symjac.variables import exact_number, exact_point, make_symbols
@@ -78,6 +81,57 @@ def _to_expr(item: Any, names: Mapping[str, sympy.Symbol], index: int) -> sympy.
             f"output {index + 1} must be a string, a SymPy expression or a number, "
             f"got {type(item).__name__}"
         ) from None
+
+
+def _derivative_size(exprs: Sequence[sympy.Expr], inputs: Sequence[sympy.Symbol]) -> int:
+    """Estimated tree nodes of all partial derivatives, without computing them.
+
+    NOTE: derivative-size
+        SymPy's ``diff`` and printing cost grows with the size of the result
+        tree, which can be quadratic in the input: ``d/dx`` of a product of k
+        factors is k products of k factors. The estimate follows the rules of
+        differentiation on tree sizes (memoized, so shared subtrees cost once
+        to estimate): a sum costs its terms' derivatives, a product one copy of
+        itself per varying factor, a function or power a copy of itself and of
+        its argument. It is checked against ``max_derivative_nodes`` before
+        ``diff`` runs.
+    """
+    size: dict[sympy.Basic, int] = {}
+    dsize: dict[sympy.Basic, int] = {}
+    wanted = set(inputs)
+    # iterative post-order over the DAG (expressions from networks are deep)
+    for expr in exprs:
+        stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node in size:
+                continue
+            if node.args and not ready:
+                stack.append((node, True))
+                stack.extend((a, False) for a in node.args if a not in size)
+                continue
+            size[node] = 1 + sum(size[a] for a in node.args)
+            if not node.args:
+                dsize[node] = 1 if node in wanted else 0
+                continue
+            varying = [a for a in node.args if dsize[a]]
+            if not varying:
+                dsize[node] = 0
+            elif isinstance(node, sympy.Add):
+                dsize[node] = sum(dsize[a] for a in varying)
+            elif isinstance(node, sympy.Mul):
+                dsize[node] = sum(size[node] - size[a] + dsize[a] for a in varying)
+            else:
+                dsize[node] = sum(size[node] + size[a] + dsize[a] for a in varying)
+    functions = sum(1 for node in size if isinstance(node, sympy.Function))
+    bound = limits.current().max_functions
+    if functions > bound:
+        raise LimitError(
+            f"the map applies {functions} distinct functions (the limit is {bound}); each costs "
+            "SymPy about a millisecond to differentiate, evaluate and print (split the map or "
+            "raise symjac.limits.override(max_functions=...))"
+        )
+    return sum(dsize[e] for e in exprs) * max(len(wanted), 1)
 
 
 class VectorMap:
@@ -195,6 +249,15 @@ class VectorMap:
         >>> symjac.VectorMap("x**2", "x").jacobian().matrix
         Matrix([[2*x]])
         """
+        bound = limits.current().max_derivative_nodes
+        estimate = _derivative_size(self.outputs, self.inputs)
+        if estimate > bound:
+            raise LimitError(
+                f"the Jacobian of {self.name} would have about {estimate} terms and factors "
+                f"(the limit is {bound}): long products of functions have quadratically large "
+                "derivatives; split the map, evaluate it numerically with .numeric(), or raise "
+                "symjac.limits.override(max_derivative_nodes=...)"
+            )
         matrix = sympy.ImmutableMatrix(
             len(self.outputs),
             len(self.inputs),
@@ -226,7 +289,7 @@ class VectorMap:
         [5]])
         """
         values = exact_point(point, self.inputs)
-        return sympy.Matrix([e.xreplace(values) for e in self.outputs])
+        return sympy.Matrix(exact_at(self.outputs, values, labels=self.output_names))
 
     def subs(self, values: Mapping[Any, Any]) -> VectorMap:
         """A copy with parameters replaced by exact numbers (keys: names or Symbols).
@@ -303,11 +366,18 @@ class Jacobian:
         *,
         kind: str = "jacobian",
         name: str | None = None,
+        digits: int | None = None,
     ):
         self.matrix = sympy.ImmutableMatrix(matrix)
         self.function = function
         self.inputs = function.inputs
         self.kind = kind
+        if digits is not None and (
+            not isinstance(digits, int) or isinstance(digits, bool) or digits < 1
+        ):
+            raise ValueError(f"digits must be a positive int or None, got {digits!r}")
+        #: the default of :meth:`latex`'s ``digits`` (NOTE: display-digits in symjac.display)
+        self.digits = digits
         label = _latex.symbol_latex(function.name)
         default = (
             rf"\nabla {label}"
@@ -322,7 +392,8 @@ class Jacobian:
         return tuple(self.matrix.shape)  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        return f"Jacobian({self.name!r}, shape={self.shape}, wrt=({', '.join(s.name for s in self.inputs)}))"
+        wrt = ", ".join(s.name for s in self.inputs) + ("," if len(self.inputs) == 1 else "")
+        return f"Jacobian({self.name!r}, shape={self.shape}, wrt=({wrt}))"
 
     def at(self, point: Any) -> sympy.Matrix:
         """Exact value at ``point``: a mapping (names or Symbols as keys) or a sequence.
@@ -337,7 +408,16 @@ class Jacobian:
         [1, 4]])
         """
         values = exact_point(point, self.inputs)
-        return sympy.Matrix(self.matrix.xreplace(values))
+        rows, cols = self.shape
+        labels = [self._entry_label(i, j) for i in range(rows) for j in range(cols)]
+        return sympy.Matrix(rows, cols, exact_at(list(self.matrix), values, labels=labels))
+
+    def _entry_label(self, i: int, j: int) -> str:
+        """How an entry is named in messages: ``df1/dx2`` (a gradient's entries ``df/dx2``)."""
+        outs = self.function.output_names
+        if self.kind == "gradient":
+            return f"d{outs[0]}/d{self.inputs[i].name}"
+        return f"d{outs[i]}/d{self.inputs[j].name}"
 
     def numeric(self, backend: str = "numpy", *, digits: int | None = None) -> NumericFunction:
         """Compile: points ``(..., n)`` to matrices ``(..., rows, columns)``.
@@ -356,12 +436,19 @@ class Jacobian:
         return compile_exprs(entries, self.inputs, self.shape, backend, digits=digits)
 
     def latex(
-        self, *, show: str = "both", name: str | None = None, digits: int | None = None
+        self,
+        *,
+        show: str = "both",
+        name: str | None = None,
+        digits: int | None | EllipsisType = ...,
     ) -> str:
         r"""LaTeX: ``show="both"`` (definition = value), ``"value"`` or ``"definition"``.
 
         ``name`` replaces the matrix name (default ``J_f``); ``digits`` rounds
-        non-integer numbers in the value.
+        non-integer numbers in the value, ``digits=None`` prints them exactly.
+        The default is the Jacobian's own :attr:`digits`: exact for maps you
+        write, 4 significant digits for the layer Jacobians of a network with
+        numeric weights (NOTE: display-digits in :mod:`symjac.display`).
 
         >>> import symjac
         >>> print(symjac.examples.planar().jacobian().latex())
@@ -371,6 +458,8 @@ class Jacobian:
         """
         if show not in _SHOW:
             raise ValueError(f"show must be one of {', '.join(map(repr, _SHOW))}, got {show!r}")
+        if digits is ...:
+            digits = self.digits
         label = self.name if name is None else _check_label(name, "name")
         rows, cols = self.shape
         outs = self.function.output_names

@@ -45,10 +45,12 @@ import threading
 import unicodedata
 from collections.abc import Mapping
 from fractions import Fraction
+from functools import partial
 
 import sympy
 
 from symjac import limits
+from symjac.activations import ACTIVATIONS, Z, get_activation
 from symjac.exceptions import LimitError, ParseError
 from symjac.functions import PARSER_CONSTANTS, PARSER_FUNCTIONS
 
@@ -65,6 +67,17 @@ _WORD = re.compile(r"[A-Za-z_]\w*")
 _EXP_LIKE = frozenset({"exp", "sinh", "cosh", "sigmoid", "softplus"})
 _LOG2_10 = math.log2(10)
 _HINT = "write a formula such as 'x**2 + sin(y)'"
+#: characters Python would read without complaint but with a meaning a formula does not
+#: have: '#' silently drops the rest of the line as a comment, so 'x**2 # + 3*x' would be
+#: answered for x**2; the others are never part of a formula
+_SILENT_CHARS = {
+    "#": "'#' would start a Python comment and silently drop the rest; "
+    "expressions have no comments, remove it and what follows",
+    "\\": "'\\' is not part of a formula; write the expression on one line without it",
+    "$": "'$' is not part of a formula; write plain text such as 'x**2', not LaTeX",
+    "?": "'?' is not part of a formula; " + _HINT,
+    "`": "'`' is not part of a formula; " + _HINT,
+}
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -75,8 +88,18 @@ def _fail(message: str, text: str, piece: str | None = None) -> ParseError:
     return ParseError(f"{message} in {_short(text)!r}", text=_short(text, 200), piece=piece)
 
 
+#: the network side's activations by name (relu, gelu, silu, ...), callable with one argument;
+#: names the function table already has (tanh, sigmoid, softplus) are read from the table
+_ACTIVATION_CALLS = frozenset(ACTIVATIONS) - frozenset(PARSER_FUNCTIONS)
+
+
+def _activation(name: str, arg: sympy.Expr) -> sympy.Expr:
+    return get_activation(name).expr.xreplace({Z: arg})
+
+
 def _known() -> str:
-    return ", ".join(sorted({name for name in PARSER_FUNCTIONS if name.islower()}))
+    names = {name for name in PARSER_FUNCTIONS if name.islower()} | _ACTIVATION_CALLS
+    return ", ".join(sorted(names))
 
 
 def _literal_digits(literal: str) -> int:
@@ -115,6 +138,8 @@ def _prescan(text: str) -> None:
             )
         if not (char.isprintable() or char in " \t"):
             raise _fail(f"control character {char!r}; write the expression on one line", text, char)
+        if char in _SILENT_CHARS:
+            raise _fail(_SILENT_CHARS[char], text, char)
     depth = deepest = 0
     for char in text:
         if char in "([{":
@@ -541,7 +566,7 @@ class _Builder:
                 self.piece(node.func),
             )
         name = node.func.id
-        if name not in PARSER_FUNCTIONS:
+        if name not in PARSER_FUNCTIONS and name not in _ACTIVATION_CALLS:
             raise _fail(f"unknown function {name!r}; known functions: {_known()}", self.text, name)
         if node.keywords:
             raise _fail(
@@ -553,7 +578,7 @@ class _Builder:
             raise _fail(
                 f"{name}() cannot take *arguments; write the arguments out", self.text, name
             )
-        constructor, arity = PARSER_FUNCTIONS[name]
+        constructor, arity = PARSER_FUNCTIONS.get(name) or (partial(_activation, name), 1)
         count = len(node.args)
         if (arity is None and count < 2) or (arity is not None and count != arity):
             wanted = (
@@ -564,14 +589,15 @@ class _Builder:
                 f"{name}() takes {wanted}, got {count}; e.g. '{name}({example})'", self.text, name
             )
         args = [self.build(arg) for arg in node.args]
-        if name in _EXP_LIKE:
+        if name in _EXP_LIKE or name in _ACTIVATION_CALLS:
+            # several activations hold exp (elu, silu): bound the argument like exp's
             self.check_exponent(args[0], node, f"argument of {name}")
         return constructor(*args)
 
 
 def _count_nodes(tree: ast.AST) -> None:
     lim = limits.current()
-    count = 0
+    count = calls = 0
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     families = ((ast.Add, ast.Sub), (ast.Mult, ast.Div))
     while stack:
@@ -587,6 +613,14 @@ def _count_nodes(tree: ast.AST) -> None:
                 raise LimitError(
                     f"expression has more than {lim.max_nodes} syntax nodes "
                     "(split it or raise symjac.limits.override(max_nodes=...))"
+                )
+        if isinstance(node, ast.Call):
+            calls += 1
+            if calls > lim.max_functions:
+                raise LimitError(
+                    f"expression calls functions more than {lim.max_functions} times; each "
+                    "costs SymPy milliseconds to build, differentiate and evaluate (split it "
+                    "or raise symjac.limits.override(max_functions=...))"
                 )
         # flat +/- and * / chains are built without recursion; everything else nests
         for child in ast.iter_child_nodes(node):

@@ -1,0 +1,285 @@
+"""Exact values at a point, with their cost bounded first and their domain checked.
+
+NOTE: bounded-evaluation
+    The parser bounds every constant a user writes (NOTE: bounded-constants), but
+    a point puts numbers back into an expression: ``(((x+1)**1000+1)**1000+1)**1000``
+    at ``x = 1/3`` is an exact rational of about 10**8 digits, and
+    ``sin(exp(exp(exp(x))))`` at 20 asks SymPy to reduce an astronomically large
+    number modulo 2 pi. Substituting first and checking afterwards would hang.
+    So :func:`exact_at` walks each expression once, bottom-up and memoized, with a
+    30-digit mpmath value and an estimate of the exact size of every subexpression,
+    and applies the parser's rules to the values *before* SymPy sees them: the
+    argument of an exponential-type function lies within ``max_exponent``; an
+    exact rational result (a power of a rational, or a sum or product of exact
+    rationals) is estimated to have at most ``max_constant_digits`` digits; every
+    value is below ``10**max_constant_digits``. Only then is the point substituted.
+    The same walk yields each value to 30 digits, so a point where the map or its
+    Jacobian is undefined (``log(0)``, ``1/0``), infinite or complex (``log(-1)``,
+    ``acos(2)``) is an error that names the entry, never ``zoo`` or ``I*pi`` shown
+    as an answer. Every route to an exact value at a point (``VectorMap.at``,
+    ``Jacobian.at``, the CLI's ``--at`` and ``--json``) goes through here.
+
+>>> import sympy
+>>> x = sympy.Symbol("x", real=True)
+>>> exact_at([x**2, sympy.sin(x)], {x: sympy.Rational(1, 3)})
+[1/9, sin(1/3)]
+>>> exact_at([sympy.log(x)], {x: sympy.Integer(-1)}, labels=["f"])
+Traceback (most recent call last):
+...
+ValueError: f is complex at this point (log(x) = 3.14159...*I at x = -1); the point is outside the map's real domain, choose a point where it is defined
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import mpmath
+import sympy
+from sympy.functions.elementary.piecewise import ExprCondPair
+
+from symjac import limits
+from symjac.exceptions import LimitError
+from symjac.functions import BACKEND_FUNCTIONS, sigmoid, softplus
+
+__all__ = ["exact_at"]
+
+_PREC = 30
+_LOG2_10 = math.log2(10)
+#: functions whose value grows like exp(argument) (as in the parser)
+_EXP_LIKE = (sympy.exp, sympy.sinh, sympy.cosh, sigmoid, softplus)
+#: mpmath spellings by SymPy class, read from the one function table
+_MP = {
+    cls: row.mpmath[3:] for cls, row in BACKEND_FUNCTIONS.items() if row.mpmath.startswith("mp.")
+}
+#: the value of a subexpression that still holds a free symbol (a parameter without a value)
+_FREE = None
+
+
+class _Walk:
+    """One memoized bottom-up pass: 30-digit values and exact-size estimates (in bits)."""
+
+    def __init__(self, values: Mapping[sympy.Symbol, sympy.Expr]):
+        self.lim = limits.current()
+        self.max_bits = self.lim.max_constant_digits * _LOG2_10 + 1
+        self.ctx = mpmath.MPContext()
+        self.ctx.dps = _PREC
+        self.point = values
+        self.memo: dict[sympy.Basic, tuple[Any, float | None]] = {}
+
+    def limit(self, what: str, expr: sympy.Expr, name: str, rule: str) -> LimitError:
+        text = str(expr)
+        text = text if len(text) <= 50 else text[:47] + "..."
+        return LimitError(
+            f"evaluating {text} at this point needs {what}; {rule} "
+            f"(choose a smaller point, or raise symjac.limits.override({name}=...))"
+        )
+
+    def visit(self, expr: sympy.Basic) -> tuple[Any, float | None]:
+        """(value, bits): ``bits`` estimates an exact rational's size, None if not rational."""
+        hit = self.memo.get(expr)
+        if hit is not None:
+            return hit
+        # iterative post-order: expressions from networks are deep
+        stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node in self.memo:
+                continue
+            if ready or not node.args:
+                self.memo[node] = self.node(node)
+            else:
+                stack.append((node, True))
+                stack.extend((arg, False) for arg in node.args if arg not in self.memo)
+        return self.memo[expr]
+
+    def node(self, node: sympy.Basic) -> tuple[Any, float | None]:
+        ctx = self.ctx
+        if node in self.point:
+            return self.visit(self.point[node])
+        if node.is_Symbol:
+            return _FREE, None
+        if node.is_Rational:
+            p, q = int(node.p), int(node.q)  # type: ignore[attr-defined]
+            bits = float(max(p.bit_length(), q.bit_length(), 1))
+            self.check_bits(bits, node)
+            return ctx.mpf(p) / q, bits
+        if node.is_Atom:
+            if node.is_Boolean:
+                return bool(node), None
+            return ctx.mpmathify(sympy.N(node, _PREC)), None
+        args = [self.memo[a] for a in node.args]
+        values = [a[0] for a in args]
+        bits = [a[1] for a in args]
+        exact = all(b is not None for b in bits)
+        if any(v is _FREE for v in values):
+            return _FREE, None
+        if isinstance(node, sympy.Piecewise):
+            # values of ExprCondPairs are (value, condition); the first true condition wins
+            chosen = next((v for v, cond in values if cond), _FREE)
+            return chosen, None
+        if isinstance(node, ExprCondPair):
+            return (values[0], bool(values[1])), None
+        if isinstance(node, sympy.Pow):
+            return self.power(node, values, bits)
+        if isinstance(node, (sympy.Add, sympy.Mul)):
+            total = sum(b for b in bits if b is not None) + len(bits)
+            if exact:
+                self.check_bits(total, node)
+            value = ctx.fsum(values) if isinstance(node, sympy.Add) else ctx.fprod(values)
+            return self.checked(value, node), total if exact else None
+        if isinstance(node, _EXP_LIKE):
+            arg = values[0]
+            if abs(ctx.re(arg)) > self.lim.max_exponent:
+                raise self.limit(
+                    f"{type(node).__name__} of {ctx.nstr(arg, 5)}",
+                    node,
+                    "max_exponent",
+                    f"arguments of exponential functions must lie within +-{self.lim.max_exponent}",
+                )
+        return self.checked(self.function(node, values), node), None
+
+    def power(self, node: sympy.Pow, values: list[Any], bits: list[float | None]) -> Any:
+        base, exponent = values
+        ctx = self.ctx
+        if bits[0] is not None and node.args[1].is_Rational:
+            # SymPy computes a rational power of a rational exactly (perfect powers too)
+            size = bits[0] * abs(float(node.args[1])) + 1
+            self.check_bits(size, node)
+            exact = size if node.args[1].is_Integer else None  # type: ignore[attr-defined]
+        else:
+            exact = None
+        if base == 0 and ctx.re(exponent) < 0:
+            raise ZeroDivisionError
+        magnitude = ctx.re(exponent) * ctx.log(abs(base), 2) if base != 0 else 0
+        if magnitude > self.max_bits:
+            raise self.limit(
+                f"a number above 10**{self.lim.max_constant_digits}",
+                node,
+                "max_constant_digits",
+                "values must stay below that",
+            )
+        value = ctx.power(base, exponent)
+        return self.checked(value, node), exact
+
+    def function(self, node: sympy.Basic, values: list[Any]) -> Any:
+        name = _MP.get(type(node))
+        if name is not None:
+            return getattr(self.ctx, name)(*values)
+        # everything else (Abs, Max, Heaviside, relations, sigmoid, ...): SymPy on bounded
+        # 30-digit arguments, which is cheap because every argument is already bounded
+        result = node.func(*(_sympy_number(v) for v in values))
+        if result.is_Boolean:
+            return bool(result)
+        return self.ctx.mpmathify(sympy.N(result, _PREC))
+
+    def checked(self, value: Any, node: sympy.Basic) -> Any:
+        if isinstance(value, bool):
+            return value
+        if self.ctx.isinf(value) or self.ctx.isnan(value):
+            return value  # reported as a domain error by exact_at
+        if value != 0 and self.ctx.log(abs(value), 2) > self.max_bits:
+            raise self.limit(
+                f"a number above 10**{self.lim.max_constant_digits}",
+                node,
+                "max_constant_digits",
+                "values must stay below that",
+            )
+        return value
+
+    def check_bits(self, bits: float, node: sympy.Basic) -> None:
+        if bits > self.max_bits:
+            raise self.limit(
+                f"an exact number of about {int(bits / _LOG2_10)} digits",
+                node,
+                "max_constant_digits",
+                f"exact values may have at most {self.lim.max_constant_digits} digits",
+            )
+
+
+def _sympy_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        return sympy.true if value else sympy.false
+    if value.imag:
+        return sympy.Float(value.real, _PREC) + sympy.I * sympy.Float(value.imag, _PREC)
+    return sympy.Float(value, _PREC)
+
+
+def _show(value: Any) -> str:
+    real = mpmath.nstr(mpmath.mpf(value.real), 6)
+    if not value.imag:
+        return real
+    imag = mpmath.nstr(mpmath.mpf(abs(value.imag)), 6)
+    sign = "-" if value.imag < 0 else "+"
+    if real == "0.0":
+        return f"{'-' if sign == '-' else ''}{imag}*I"
+    return f"{real} {sign} {imag}*I"
+
+
+def _point_text(values: Mapping[sympy.Symbol, sympy.Expr]) -> str:
+    parts = []
+    for sym, value in values.items():
+        text = str(value)
+        parts.append(f"{sym} = {text if len(text) <= 30 else text[:27] + '...'}")
+    return ", ".join(parts)
+
+
+def _domain_error(label: str, expr: sympy.Expr, value: Any, why: str, at: str) -> ValueError:
+    text = str(expr)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    shown = "undefined" if value is None else _show(value)
+    return ValueError(
+        f"{label} is {why} at this point ({text} = {shown} at {at}); the point is outside "
+        "the map's real domain, choose a point where it is defined"
+    )
+
+
+def exact_at(
+    exprs: Sequence[sympy.Expr],
+    values: Mapping[sympy.Symbol, sympy.Expr],
+    *,
+    labels: Sequence[str] | None = None,
+) -> list[sympy.Expr]:
+    """Each expression's exact value at the point ``values`` (NOTE: bounded-evaluation).
+
+    The cost is bounded by :mod:`symjac.limits` before anything is substituted,
+    and a value that is undefined, infinite or complex raises ``ValueError``
+    naming the entry (``labels[i]``, default ``entry i+1``).
+
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> exact_at([x**3 + 1], {x: sympy.Rational(1, 2)})
+    [9/8]
+    >>> exact_at([1 / (2 * sympy.sqrt(x))], {x: sympy.Integer(0)}, labels=["df/dx"])
+    Traceback (most recent call last):
+    ...
+    ValueError: df/dx is undefined at this point (1/(2*sqrt(x)) = undefined at x = 0); the point is outside the map's real domain, choose a point where it is defined
+    """
+    labels = list(labels) if labels is not None else [f"entry {i + 1}" for i in range(len(exprs))]
+    walk = _Walk(values)
+    at = _point_text(values)
+    results = []
+    for expr, label in zip(exprs, labels):
+        try:
+            value, _bits = walk.visit(expr)
+        except (ZeroDivisionError, ValueError):
+            raise _domain_error(label, expr, None, "undefined", at) from None
+        if value is _FREE:
+            results.append(expr.xreplace(dict(values)))  # parameters left: nothing to check
+            continue
+        if isinstance(value, bool):
+            value = mpmath.mpf(value)
+        if walk.ctx.isnan(value):
+            raise _domain_error(label, expr, None, "undefined", at)
+        if walk.ctx.isinf(value):
+            raise _domain_error(label, expr, value, "infinite", at)
+        if value.imag and abs(value.imag) > abs(value) * 1e-25:
+            raise _domain_error(label, expr, value, "complex", at)
+        exact = expr.xreplace(dict(values))
+        if exact.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            raise _domain_error(label, expr, None, "undefined", at)
+        if exact.has(sympy.I):
+            raise _domain_error(label, expr, value, "complex", at)
+        results.append(exact)
+    return results
