@@ -532,6 +532,30 @@ def _approx(expr: Any) -> str:
     return mp_text(sympy.N(expr, 20), 15)
 
 
+def _kink_notes(f: VectorMap, point: dict[str, Any]) -> list[str]:
+    """Notes for a point on a kink of the map, where the value shown is a convention.
+
+    >>> _kink_notes(VectorMap("abs(x)", "x"), {"x": 0})
+    ["f: the point is a kink (abs(u) at u = 0: torch uses abs'(0) = 0), where the derivative does not exist; the value shown is SymPy's convention"]
+    """
+    from symjac.activations import kink_sites
+    from symjac.evaluation import exact_at
+
+    values = {s: sympy.sympify(point[s.name]) for s in f.inputs}
+    notes = []
+    for name, expr in zip(f.output_names, f.outputs):
+        for why, site, test in kink_sites(expr):
+            if test != "zero" or site.free_symbols - set(values):
+                continue
+            if exact_at([site], values)[0] == 0:
+                notes.append(
+                    f"{name}: the point is a kink ({why}), where the derivative does not "
+                    "exist; the value shown is SymPy's convention"
+                )
+                break
+    return notes
+
+
 def cmd_jacobian(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], list[str]]:
     """``symjac jacobian``: the exact Jacobian of expressions, and its value at a point."""
     variables = _split_names(args.wrt)
@@ -557,6 +581,10 @@ def cmd_jacobian(args: argparse.Namespace, style: Style) -> tuple[int, dict[str,
             lines.append(doc["latex"]["value"])
     else:
         lines = jacobian_text(f, point, style, J=J, value=value)
+    if point is not None:
+        doc["notes"] = _kink_notes(f, point)
+        if not args.latex:
+            lines += [""] + [line for note in doc["notes"] for line in wrap(f"note: {note}", "")]
     return EXIT_OK, doc, lines
 
 
@@ -698,10 +726,10 @@ class _TextbookPrinter(StrPrinter):
 
     def _print_Pow(self, expr: Any, rational: bool = False) -> str:
         base, power = expr.as_base_exp()
-        if isinstance(base, Application) and not isinstance(base, _Bracketed):
-            if power.is_Integer and power > 1:
-                args = ", ".join(self._print(a) for a in base.args)
-                return f"{self._print(base.func)}^{power}({args})"
+        function = isinstance(base, Application) and not isinstance(base, _Bracketed)
+        if function and power.is_Integer and power > 1:
+            args = ", ".join(self._print(a) for a in base.args)
+            return f"{self._print(base.func)}^{power}({args})"
         return super()._print_Pow(expr, rational)
 
 
@@ -775,6 +803,17 @@ def _entry_text(weight: str, slope: Any, slope_text: str, latex: bool) -> str:
     if latex or isinstance(slope, (Application, sympy.Pow)):
         return f"{weight} {slope_text}"
     return f"{weight}*{slope_text}"
+
+
+def layer_rule_entry(activation: Any, digits: int = 4) -> str:
+    """Entry ``(i, j)`` of the layer rule ``J = diag(s'(z)) W`` for ``activation``, textbook form.
+
+    >>> from symjac.activations import get_activation
+    >>> layer_rule_entry(get_activation("tanh")), layer_rule_entry(get_activation("identity"))
+    ('W_ij (1 - tanh^2(z_i))', 'W_ij')
+    """
+    slope = rounded(activation.derivative, digits)
+    return _entry_text("W_ij", slope, _applied(activation.derivative, "z_i", digits, False), False)
 
 
 def stage_formulas(
@@ -1061,6 +1100,14 @@ def _mp_rows(matrix: Any, digits: int = SHOWN_DIGITS) -> list[list[str]]:
     return [[mp_text(v, digits) for v in row] for row in matrix.tolist()]
 
 
+def _demo_epilog() -> str:
+    """``symjac demo --help``'s example and the exit codes demo can return (not check's)."""
+    from symjac.demo import EXIT_CODES as DEMO_CODES
+
+    codes = "\n".join(f"  {code}  {text}" for code, text in DEMO_CODES.items())
+    return f"example:\n  symjac demo --seed 0 --x 1.0\n\nexit codes:\n{codes}"
+
+
 def cmd_demo(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], list[str]]:
     """``symjac demo``: the walkthrough, step by step, with exact answers (:mod:`symjac.demo`)."""
     from symjac import demo
@@ -1250,6 +1297,7 @@ def load_file(path: str, *, trust_pickle: bool = False) -> Any:
     over a limit.
     """
     import pickle
+    import zipfile
 
     import torch
 
@@ -1258,6 +1306,12 @@ def load_file(path: str, *, trust_pickle: bool = False) -> Any:
     name = os.path.basename(path)
     name = name if len(name) <= 60 else name[:57] + "..."
     export = path.endswith(".pt2")
+    if export and not zipfile.is_zipfile(path):
+        raise CliError(
+            f"{name} is not a zip archive, so not a torch.export (.pt2) archive; it may be "
+            "truncated or corrupt: save it again with torch.export.save",
+            EXIT_USAGE,
+        )
     try:
         contents = inspect_file(path)  # raises LimitError before anything is allocated
     except ValueError as err:
@@ -1584,7 +1638,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_describe("Exact Jacobians with SymPy, and PyTorch autograd held to them."),
         epilog=_epilog(
             "examples:\n"
-            "  symjac demo                      the seed walkthrough, with exact answers\n"
+            "  symjac demo                      the walkthrough symjac grew from, exactly\n"
             '  symjac jacobian "x1**2 + x2" "x1 + x2**2" --wrt x1 x2 --at x1=1 x2=2\n'
             "  symjac mlp --sizes 1,2,2,1 --symbolic\n"
             "  symjac check mymodel:build --input 0.5"
@@ -1610,14 +1664,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="the seed document's walkthrough, with exact values and float32 errors",
+        help="the walkthrough symjac grew from, with exact values and float32 errors",
         description=_describe(
-            "Walk through the seed document: the polynomial examples, the [1, 2, 2, 1] tanh "
-            "network's stage Jacobians, the seed's own torch computation beside the exact values, and "
-            "each torch result's error in float32 ULPs. The polynomial examples are evaluated at "
-            "x = X and (x1, x2) = (X, 2)."
+            "Retell the walkthrough (the blog post symjac grew from) step by step: the polynomial "
+            "examples, the [1, 2, 2, 1] tanh network's stage Jacobians, the walkthrough's own "
+            "torch computation beside the exact values, and each torch result's error in float32 "
+            "ULPs. The polynomial examples are evaluated at x = X and (x1, x2) = (X, 2); the "
+            "network's weights are drawn after torch.manual_seed(SEED)."
         ),
-        epilog=_epilog("example:\n  symjac demo --seed 0 --x 1.0"),
+        epilog=_demo_epilog(),
         formatter_class=formatter,
     )
     demo.add_argument(

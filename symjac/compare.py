@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import html
 import math
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
@@ -58,6 +59,7 @@ import mpmath
 import numpy as np
 import sympy
 
+from symjac import progress
 from symjac.accuracy import (
     FORMATS,
     Measurement,
@@ -264,6 +266,13 @@ class _Target:
 
         tdt = _torch_dtype(dtype)
         x = torch.as_tensor(x64, dtype=torch.float64).to(tdt)
+        if not bool(torch.isfinite(x).all()):
+            largest = torch.finfo(tdt).max
+            raise ValueError(
+                f"the point {_fmt_point(tuple(float(v) for v in x64))} overflows {dtype} "
+                f"(largest {largest:.3g}); use a point within {dtype}'s range or leave "
+                f"{dtype} out of the dtypes"
+            )
         point = tuple(float(v) for v in x.double().tolist())
         notes = []
         if point != tuple(float(v) for v in x64):
@@ -564,6 +573,15 @@ class Row:
         }
 
 
+#: verdict -> (text colour, background) in Report._repr_html_
+_VERDICT_COLOURS = {
+    "ok": ("#116329", "#dafbe1"),
+    "convention": ("#7d4e00", "#fff8c5"),
+    "mismatch": ("#a40e26", "#ffebe9"),
+    "nonfinite": ("#a40e26", "#ffebe9"),
+}
+
+
 def _json_float(value: float) -> float | str:
     value = float(value)
     return value if math.isfinite(value) else str(value)
@@ -741,6 +759,84 @@ class Report:
             out.extend(textwrap.wrap(prefix + note, 100, subsequent_indent="    "))
         for item in self.skipped:
             out.extend(textwrap.wrap("skipped: " + item, 100, subsequent_indent="    "))
+        return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        """The report as an HTML table with coloured verdicts (how Jupyter shows it).
+
+        The same columns, summary and notes as ``print(report)``; each verdict
+        cell is coloured: ok green, convention amber, mismatch and nonfinite red.
+
+        >>> import symjac, torch
+        >>> page = symjac.compare(torch.nn.Tanh(), [10.0])._repr_html_()
+        >>> page.startswith("<div") and "mismatch</td>" in page and "FAILED" in page
+        True
+        """
+        esc = html.escape
+        header = ["qty", "method", "dtype", "shape", "max|err|", "rel.err", "max ULPs", "worst",
+                  "computed", "exact", "verdict"]  # fmt: skip
+        right = {4, 5, 6, 8, 9}
+        notes: list[str] = []
+        body = []
+        for row in self.rows:
+            m = row.measurement
+            mark = ""
+            if row.note:
+                if row.note not in notes:
+                    notes.append(row.note)
+                mark = f" [{notes.index(row.note) + 1}]"
+            cells = [row.quantity, row.method, row.dtype, "x".join(str(s) for s in row.shape),
+                     _g(m.max_abs), _g(m.max_rel), _g(m.max_ulps),
+                     f"{row.worst[0]},{row.worst[1]}", _g(m.computed, 4), _g(float(m.exact), 4)]  # fmt: skip
+            tds = [
+                f'<td style="text-align:right">{esc(c)}</td>'
+                if i in right
+                else f"<td>{esc(c)}</td>"
+                for i, c in enumerate(cells)
+            ]
+            colour, background = _VERDICT_COLOURS.get(row.verdict, ("#000000", "transparent"))
+            tds.append(
+                f'<td style="color:{colour};background:{background};font-weight:bold">'
+                f"{esc(row.verdict)}{esc(mark)}</td>"
+            )
+            body.append("<tr>" + "".join(tds) + "</tr>")
+        names = ", ".join(self.input_names) if self.input_names else "x"
+        tols = "; ".join(
+            f"{d} rtol {tolerance(d).rtol:g} or {tolerance(d).ulps:g} ULPs" for d in self.dtypes
+        )
+        summary = (
+            f"{'OK' if self.ok else 'FAILED'}: {sum(r.ok for r in self.rows)} of "
+            f"{len(self.rows)} rows within tolerance"
+            + (
+                f"; {len(self.skipped)} requested computations could not run"
+                if self.skipped
+                else ""
+            )
+            + (" (accepted: allow_skipped)" if self.skipped and self.allow_skipped else "")
+        )
+        colour = _VERDICT_COLOURS["ok" if self.ok else "mismatch"][0]
+        extra = [f"[{k}] {note}" for k, note in enumerate(notes, 1)]
+        extra += [f"note: {note}" for note in self.notes]
+        extra += [f"skipped: {item}" for item in self.skipped]
+        out = [
+            '<div class="symjac-report">',
+            f"<p><b>symjac.compare</b>: {esc(self.target)} at x = {esc(_fmt_point(self.point))}"
+            f"<br>inputs ({esc(names)}); exact: mpmath, 50 digits; default tolerance: "
+            f"{esc(tols)}</p>",
+            "<table>",
+            "<thead><tr>"
+            + "".join(
+                f'<th style="text-align:{"right" if i in right else "left"}">{esc(h)}</th>'
+                for i, h in enumerate(header)
+            )
+            + "</tr></thead>",
+            "<tbody>" + "".join(body) + "</tbody>",
+            "</table>",
+            f'<p style="color:{colour};font-weight:bold">{esc(summary)}</p>',
+        ]
+        if extra:
+            out.append("<ul>" + "".join(f"<li>{esc(e)}</li>" for e in extra) + "</ul>")
+        out.append("</div>")
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -1161,6 +1257,25 @@ class Scan:
         fig.savefig(path, format="png", dpi=100)
         return path
 
+    def _repr_png_(self) -> bytes | None:
+        """The :meth:`plot` as PNG bytes (how Jupyter shows a scan); None without matplotlib.
+
+        >>> import symjac, torch
+        >>> s = symjac.scan(torch.nn.Tanh(), [0.0, 1.0], methods=["jacrev"], dtypes="float64")
+        >>> s._repr_png_()[:4]
+        b'\\x89PNG'
+        """
+        import os
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = self.plot(os.path.join(tmp, "scan.png"))
+            except ImportError:  # no matplotlib: Jupyter falls back to the repr
+                return None
+            with open(path, "rb") as fh:
+                return fh.read()
+
 
 def _scan_points(xs: Any, n_in: int | None) -> np.ndarray:
     arr = _as_point(xs, "xs")
@@ -1255,6 +1370,10 @@ def _scan_conventions(tgt: _Target, var: _Variant, X: Any) -> np.ndarray:
     return flags
 
 
+#: points per step of :func:`scan`'s exact evaluation (and of its progress bar)
+_SCAN_CHUNK = 64
+
+
 def scan(
     target: Any,
     xs: Any,
@@ -1306,16 +1425,23 @@ def scan(
             f"xs has points with {points.shape[1]} coordinates but {tgt.label} takes {tgt.n_in}"
         )
     series: list[ScanSeries] = []
+    # the exact values (mpmath, point by point) are the slow part: NOTE: progress-policy
+    shown = progress.bar(len(names) * len(points), "symjac.scan", unit="point")
     for dtype in names:
         fmt = FORMATS[dtype]
         tol = tolerance(dtype, rtol=rtol, ulps=ulps)
         var = tgt.variant(dtype, points[0])
         X = torch.as_tensor(points, dtype=torch.float64).to(_torch_dtype(dtype))
         X64 = X.double().numpy()
-        if tgt.map is not None:
-            exact = _as_exact(tgt.compiled(None, "mpmath")(X64))
-        else:
-            exact = np.stack([var.network.reference(p).chain for p in X64])
+        parts = []
+        for start in range(0, len(X64), _SCAN_CHUNK):
+            chunk = X64[start : start + _SCAN_CHUNK]
+            if tgt.map is not None:
+                parts.append(_as_exact(tgt.compiled(None, "mpmath")(chunk)))
+            else:
+                parts.append(np.stack([var.network.reference(p).chain for p in chunk]))
+            shown.update(len(chunk))
+        exact = np.concatenate(parts)
         B = X.shape[0]
         exact = exact.reshape(B, -1, tgt.n_in)
         _, m, n = exact.shape
@@ -1349,4 +1475,5 @@ def scan(
                     convention=conventions.copy(),
                 )
             )
+    shown.close()
     return Scan(tgt.label, points, names, series)

@@ -102,7 +102,7 @@ class _Walk:
             return _FREE, None
         if node.is_Rational:
             p, q = int(node.p), int(node.q)  # type: ignore[attr-defined]
-            bits = float(max(p.bit_length(), q.bit_length(), 1))
+            bits = max(math.log2(abs(p)) if p else 0.0, math.log2(q))
             self.check_bits(bits, node)
             return ctx.mpf(p) / q, bits
         if node.is_Atom:
