@@ -97,6 +97,11 @@ def _as_point(x: Any, what: str = "x") -> np.ndarray:
         x = x.detach().cpu().double().numpy()
     try:
         arr = np.asarray(x, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(
+            f"{what} holds a number too large for float64 (above 1.8e308); "
+            "give a point within float64's range"
+        ) from None
     except (TypeError, ValueError):
         raise TypeError(
             f"{what} must be a number, a sequence of numbers, an array or a tensor, "

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import mpmath
@@ -58,7 +59,7 @@ _FREE = None
 
 
 class _Walk:
-    """One memoized bottom-up pass: 30-digit values and exact-size estimates (in bits)."""
+    """One memoized bottom-up pass: 30-digit values, and exact values of rational parts."""
 
     def __init__(self, values: Mapping[sympy.Symbol, sympy.Expr]):
         self.lim = limits.current()
@@ -66,7 +67,7 @@ class _Walk:
         self.ctx = mpmath.MPContext()
         self.ctx.dps = _PREC
         self.point = values
-        self.memo: dict[sympy.Basic, tuple[Any, float | None]] = {}
+        self.memo: dict[sympy.Basic, tuple[Any, Fraction | None]] = {}
 
     def limit(self, what: str, expr: sympy.Expr, name: str, rule: str) -> LimitError:
         text = str(expr)
@@ -76,8 +77,8 @@ class _Walk:
             f"(choose a smaller point, or raise symjac.limits.override({name}=...))"
         )
 
-    def visit(self, expr: sympy.Basic) -> tuple[Any, float | None]:
-        """(value, bits): ``bits`` estimates an exact rational's size, None if not rational."""
+    def visit(self, expr: sympy.Basic) -> tuple[Any, Fraction | None]:
+        """(value, exact): the 30-digit value, and the exact value if it is rational."""
         hit = self.memo.get(expr)
         if hit is not None:
             return hit
@@ -94,25 +95,23 @@ class _Walk:
                 stack.extend((arg, False) for arg in node.args if arg not in self.memo)
         return self.memo[expr]
 
-    def node(self, node: sympy.Basic) -> tuple[Any, float | None]:
+    def node(self, node: sympy.Basic) -> tuple[Any, Fraction | None]:
         ctx = self.ctx
         if node in self.point:
             return self.visit(self.point[node])
         if node.is_Symbol:
             return _FREE, None
         if node.is_Rational:
-            p, q = int(node.p), int(node.q)  # type: ignore[attr-defined]
-            bits = max(math.log2(abs(p)) if p else 0.0, math.log2(q))
-            self.check_bits(bits, node)
-            return ctx.mpf(p) / q, bits
+            exact = Fraction(int(node.p), int(node.q))  # type: ignore[attr-defined]
+            self.check_bits(_bits(exact), node)
+            return ctx.mpf(exact.numerator) / exact.denominator, exact
         if node.is_Atom:
             if node.is_Boolean:
                 return bool(node), None
             return ctx.mpmathify(sympy.N(node, _PREC)), None
         args = [self.memo[a] for a in node.args]
         values = [a[0] for a in args]
-        bits = [a[1] for a in args]
-        exact = all(b is not None for b in bits)
+        exacts = [a[1] for a in args]
         if any(v is _FREE for v in values):
             return _FREE, None
         if isinstance(node, sympy.Piecewise):
@@ -122,13 +121,16 @@ class _Walk:
         if isinstance(node, ExprCondPair):
             return (values[0], bool(values[1])), None
         if isinstance(node, sympy.Pow):
-            return self.power(node, values, bits)
+            return self.power(node, values, exacts[0])
         if isinstance(node, (sympy.Add, sympy.Mul)):
-            total = sum(b for b in bits if b is not None) + len(bits)
-            if exact:
-                self.check_bits(total, node)
-            value = ctx.fsum(values) if isinstance(node, sympy.Add) else ctx.fprod(values)
-            return self.checked(value, node), total if exact else None
+            add = isinstance(node, sympy.Add)
+            exact = None
+            if all(e is not None for e in exacts):
+                # each argument is at most max_constant_digits long, so this is cheap
+                exact = sum(exacts, Fraction(0)) if add else math.prod(exacts, start=Fraction(1))
+                self.check_bits(_bits(exact), node)
+            value = ctx.fsum(values) if add else ctx.fprod(values)
+            return self.checked(value, node), exact
         if isinstance(node, _EXP_LIKE):
             arg = values[0]
             if abs(ctx.re(arg)) > self.lim.max_exponent:
@@ -140,16 +142,19 @@ class _Walk:
                 )
         return self.checked(self.function(node, values), node), None
 
-    def power(self, node: sympy.Pow, values: list[Any], bits: list[float | None]) -> Any:
+    def power(
+        self, node: sympy.Pow, values: list[Any], base_exact: Fraction | None
+    ) -> tuple[Any, Fraction | None]:
         base, exponent = values
         ctx = self.ctx
-        if bits[0] is not None and node.args[1].is_Rational:
-            # SymPy computes a rational power of a rational exactly (perfect powers too)
-            size = bits[0] * abs(float(node.args[1])) + 1
-            self.check_bits(size, node)
-            exact = size if node.args[1].is_Integer else None  # type: ignore[attr-defined]
-        else:
-            exact = None
+        exact = None
+        power = node.args[1]
+        if base_exact is not None and power.is_Rational:
+            # SymPy computes a rational power of a rational exactly (perfect powers too):
+            # p**n has n * log2(p) bits, known before it is computed
+            self.check_bits(_bits(base_exact) * abs(float(power)), node)
+            if power.is_Integer and base_exact != 0:
+                exact = base_exact ** int(power)  # type: ignore[arg-type]
         if base == 0 and ctx.re(exponent) < 0:
             raise ZeroDivisionError
         magnitude = ctx.re(exponent) * ctx.log(abs(base), 2) if base != 0 else 0
@@ -196,6 +201,12 @@ class _Walk:
                 "max_constant_digits",
                 f"exact values may have at most {self.lim.max_constant_digits} digits",
             )
+
+
+def _bits(value: Fraction) -> float:
+    """log2 of the larger of numerator and denominator: the exact number's size."""
+    p, q = abs(value.numerator), value.denominator
+    return max(math.log2(p) if p else 0.0, math.log2(q))
 
 
 def _sympy_number(value: Any) -> Any:
