@@ -23,7 +23,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from types import EllipsisType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
@@ -34,6 +34,9 @@ from symjac.exceptions import LimitError, SymjacWarning
 from symjac.numeric import NumericFunction, compile_exprs
 from symjac.parsing import parse_expression
 from symjac.variables import exact_number, exact_point, make_symbols
+
+if TYPE_CHECKING:
+    from symjac.hessians import Hessian
 
 __all__ = ["Jacobian", "VectorMap", "jacobian"]
 
@@ -132,6 +135,20 @@ def _derivative_size(exprs: Sequence[sympy.Expr], inputs: Sequence[sympy.Symbol]
             "raise symjac.limits.override(max_functions=...))"
         )
     return sum(dsize[e] for e in exprs) * max(len(wanted), 1)
+
+
+def _bound_derivative(
+    exprs: Sequence[sympy.Expr], inputs: Sequence[sympy.Symbol], what: str
+) -> None:
+    bound = limits.current().max_derivative_nodes
+    estimate = _derivative_size(exprs, inputs)
+    if estimate > bound:
+        raise LimitError(
+            f"{what} would have about {estimate} terms and factors (the limit is {bound}): "
+            "long products of functions have quadratically large derivatives; split the map, "
+            "evaluate it numerically with .numeric(), or raise "
+            "symjac.limits.override(max_derivative_nodes=...)"
+        )
 
 
 class VectorMap:
@@ -249,21 +266,35 @@ class VectorMap:
         >>> symjac.VectorMap("x**2", "x").jacobian().matrix
         Matrix([[2*x]])
         """
-        bound = limits.current().max_derivative_nodes
-        estimate = _derivative_size(self.outputs, self.inputs)
-        if estimate > bound:
-            raise LimitError(
-                f"the Jacobian of {self.name} would have about {estimate} terms and factors "
-                f"(the limit is {bound}): long products of functions have quadratically large "
-                "derivatives; split the map, evaluate it numerically with .numeric(), or raise "
-                "symjac.limits.override(max_derivative_nodes=...)"
-            )
+        _bound_derivative(self.outputs, self.inputs, f"the Jacobian of {self.name}")
         matrix = sympy.ImmutableMatrix(
             len(self.outputs),
             len(self.inputs),
             [sympy.diff(e, x) for e in self.outputs for x in self.inputs],
         )
         return Jacobian(matrix, self)
+
+    def hessian(self) -> Hessian:
+        """The exact Hessian: one symmetric ``n x n`` matrix per output, an ``(m, n, n)`` array.
+
+        >>> import symjac
+        >>> symjac.examples.quadratic().hessian().matrices[0]
+        Matrix([
+        [2, 3],
+        [3, 2]])
+        """
+        from symjac.hessians import Hessian
+
+        first = self.jacobian().matrix
+        _bound_derivative(list(first), self.inputs, f"the Hessian of {self.name}")
+        n = len(self.inputs)
+        matrices = [
+            sympy.ImmutableMatrix(
+                n, n, [sympy.diff(first[k, i], x) for i in range(n) for x in self.inputs]
+            )
+            for k in range(len(self.outputs))
+        ]
+        return Hessian(self, matrices=matrices)
 
     def gradient(self) -> Jacobian:
         r"""The gradient of a scalar map, as an ``n x 1`` column (the transposed Jacobian).
@@ -407,6 +438,9 @@ class Jacobian:
         [1, 1],
         [1, 4]])
         """
+        evaluator = self.__dict__.get("_evaluator")
+        if evaluator is not None:  # a network's Jacobian: its chain at the point (Network)
+            return evaluator(point)
         values = exact_point(point, self.inputs)
         rows, cols = self.shape
         labels = [self._entry_label(i, j) for i in range(rows) for j in range(cols)]
@@ -440,7 +474,7 @@ class Jacobian:
         *,
         show: str = "both",
         name: str | None = None,
-        digits: int | None | EllipsisType = ...,
+        digits: int | EllipsisType | None = ...,
     ) -> str:
         r"""LaTeX: ``show="both"`` (definition = value), ``"value"`` or ``"definition"``.
 

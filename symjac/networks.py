@@ -32,7 +32,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy
@@ -41,9 +41,13 @@ from symjac import latex as _latex
 from symjac import limits
 from symjac.activations import Activation, Z, get_activation
 from symjac.chain import layer_matrix, layer_outputs
+from symjac.display import DIGITS, LayerJacobians
 from symjac.exceptions import LimitError
 from symjac.maps import Jacobian, VectorMap
 from symjac.variables import exact_number, exact_point
+
+if TYPE_CHECKING:
+    from symjac.hessians import Hessian
 
 __all__ = ["Layer", "Network", "Reference", "mlp"]
 
@@ -103,6 +107,16 @@ def _mp_activation(activation: Activation, digits: int) -> tuple[Any, Any]:
     value = compile_exprs([activation.expr], [Z], (1,), "mpmath", digits=digits)
     slope = compile_exprs([activation.derivative], [Z], (1,), "mpmath", digits=digits)
     return value._kernel, slope._kernel
+
+
+@functools.cache
+def _activation_weight(activation: Activation) -> tuple[float, bool]:
+    """``(size relative to tanh, kinked)`` of an activation, for NOTE: jacobian-cost."""
+    exprs = (activation.expr, activation.derivative)
+    ops = sum(sympy.count_ops(e) for e in exprs)
+    kinds = (sympy.Piecewise, sympy.Max, sympy.Min, sympy.Heaviside, sympy.Abs, sympy.sign)
+    kinked = any(e.has(*kinds) for e in exprs)
+    return max(1.0, ops / 4), kinked
 
 
 def _matvec(matrix: sympy.MatrixBase, vector: Sequence[sympy.Expr]) -> list[sympy.Expr]:
@@ -251,8 +265,14 @@ class Network:
             result.append([slope * layer.weight[i, j] for j in range(cols)])
         return result
 
-    def layer_jacobians(self) -> list[Jacobian]:
+    def layer_jacobians(self) -> LayerJacobians:
         r"""``[J_1, ..., J_D]``: each layer's exact Jacobian in its own input symbols.
+
+        A :class:`~symjac.display.LayerJacobians`: a list that a notebook shows
+        as :math:`J_1 = \dots,\ J_2 = \dots`. Each Jacobian prints its
+        non-integer numbers (float weights, torch's activation constants) to 4
+        significant digits by default, like :meth:`latex` (NOTE: display-digits
+        in :mod:`symjac.display`); ``J.latex(digits=None)`` prints them exactly.
 
         >>> import symjac
         >>> net = symjac.mlp([2, 1], output_activation="tanh")
@@ -263,26 +283,47 @@ class Network:
         key = (self.layers, tuple(self.stage_symbols), self.stage_names, self.params)
         cached = self.__dict__.get("_layer_jacobians")
         if cached is not None and cached[0] == key:
-            return list(cached[1])
-        jacobians = []
+            return LayerJacobians(cached[1])
+        jacobians = LayerJacobians()
         for k in range(len(self.layers)):
             outs, rows = self._stage_parts(k, matrix=True)
             stage = self._stage_map(k, outs)
-            jacobians.append(Jacobian(sympy.ImmutableMatrix(rows), stage, name=f"J_{k + 1}"))
+            jacobians.append(
+                Jacobian(sympy.ImmutableMatrix(rows), stage, name=f"J_{k + 1}", digits=DIGITS)
+            )
         self.__dict__["_layer_jacobians"] = (key, tuple(jacobians))
         return jacobians
 
     def _chain_cost(self) -> int:
+        # NOTE: jacobian-cost. Estimated SymPy operations of jacobian(), fitted to measured
+        # times (tanh, sigmoid, silu, gelu, relu, elu, leaky_relu, softplus; widths 2-64,
+        # 1-3 hidden layers). The chain's multiply-adds, twice the stage values, and the
+        # paths through the hidden layers (SymPy's evaluation walks the DAGs as trees:
+        # width 8 took 0.9 s at depth 5 and 190 s at depth 8, with nearly the same
+        # multiply-add count), times the number of hidden layers (each nests the trees
+        # once more), times the activations' size relative to tanh (count_ops of value and
+        # slope: gelu's are 7 times tanh's, and took 8 times as long). Kinked activations
+        # (Piecewise, Max, Heaviside...) cost 5 times more per unit, more for wide layers
+        # (their sums of pieces), and one kinked layer of another's outputs multiplies by
+        # 2**width: SymPy combines the pieces (ELU 3-4-4-2 took 5 s, 3-3-3-2 2.7 s).
         sizes = self.sizes
         n_in, n_out = sizes[0], sizes[-1]
         forward = sum(sizes[k + 1] * sizes[k] * n_in for k in range(1, len(sizes) - 1))
         reverse = sum(n_out * sizes[k + 1] * sizes[k] for k in range(len(sizes) - 2))
         stage_values = sum(sizes[k] * sizes[k + 1] for k in range(len(sizes) - 1))
-        # the expressions are DAGs, but SymPy's evaluation walks them as trees: one path per
-        # choice of a unit in every hidden layer (measured: width 8 takes 0.9 s at depth 5,
-        # 190 s at depth 8, with nearly the same multiply-add count)
         paths = math.prod(sizes[1:-1])
-        return min(forward, reverse) + 2 * stage_values + paths
+        base = min(forward, reverse) + 2 * stage_values + paths
+        hidden = max(1, len(sizes) - 2)
+        weights = [_activation_weight(layer.activation) for layer in self.layers]
+        cost = 2 * hidden * base * max(w for w, _ in weights)
+        kinked = [k for _, k in weights]
+        if any(kinked):
+            cost *= 5 * max(1.0, max(sizes[1:-1], default=1) / 16)
+            exponent = sum(
+                sizes[k] for k in range(1, len(self.layers)) if kinked[k] and kinked[k - 1]
+            )
+            cost *= 2 ** min(exponent, 256)
+        return int(cost)
 
     def _stage_values(self) -> list[list[sympy.Expr]]:
         values: list[list[sympy.Expr]] = [list(self.inputs)]
@@ -319,6 +360,21 @@ class Network:
             output_names=[s.name for s in self.stage_symbols[-1]],
         )
 
+    def hessian(self) -> Hessian:
+        """The Hessian of the network's outputs, from its structure (NOTE: second-order-chain).
+
+        ``.numeric(backend)`` is a batched kernel over the stages; ``.at(x)`` and
+        ``.matrices`` are exact (size-limited); ``.reference(x)`` high precision.
+
+        >>> import symjac
+        >>> net = symjac.mlp([1, 1], weights=[[[2]]], biases=False, output_activation="tanh")
+        >>> net.hessian().matrices[0]
+        Matrix([[-4*(2 - 2*tanh(2*x)**2)*tanh(2*x)]])
+        """
+        from symjac.hessians import Hessian
+
+        return Hessian(self)
+
     def jacobian(self) -> Jacobian:
         """The whole network's exact Jacobian, as the chain of layer Jacobians (NOTE: layer-rule).
 
@@ -341,9 +397,11 @@ class Network:
             )
         values = self._stage_values()
         whole = self.as_map()
-        return Jacobian(
-            sympy.ImmutableMatrix(self._chain(values)), whole, name=f"J_{{{whole.name}}}"
-        )
+        J = Jacobian(sympy.ImmutableMatrix(self._chain(values)), whole, name=f"J_{{{whole.name}}}")
+        # J.at(x) is the chain at x (the same exact value, without substituting into the
+        # whole tree), and its evalf comes from the forward reference (NOTE: mp-reference)
+        J.__dict__["_evaluator"] = self.chain_at
+        return J
 
     # -- values -----------------------------------------------------------------------------
     def _exact_input(self, x: Any) -> list[sympy.Expr]:
@@ -379,12 +437,24 @@ class Network:
     def chain_at(self, x: Any) -> sympy.Matrix:
         """``J_D(s_{D-1}(x)) ... J_1(x)``: the chain product at ``x``, exact.
 
+        The result is exact; its ``evalf(n)`` (and ``n(n)``) takes the digits from
+        :meth:`reference` (a linear high-precision pass, NOTE: mp-reference) instead of
+        evaluating the nested exact tree, whose size grows like width**depth (a width-16
+        network took 26 s that way). Concrete weights only; once an entry is changed,
+        ``evalf`` is SymPy's own again.
+
         >>> import symjac, sympy
         >>> net = symjac.mlp([1, 1], weights=[[[2]]], biases=False, activation="tanh")
         >>> net.chain_at([0])
         Matrix([[2]])
+        >>> net = symjac.mlp([1, 2, 1], weights=[[[1], [2]], [[1, 1]]], biases=False)
+        >>> net.chain_at([0.5]).evalf(20)
+        Matrix([[1.6263964161939795489]])
         """
-        return sympy.Matrix(self._chain([list(v) for v in self.trace(x)]))
+        rows = self._chain([list(v) for v in self.trace(x)])
+        if self.params:
+            return sympy.Matrix(rows)
+        return _ChainValue(rows, self, x)
 
     def numeric(self, backend: str = "numpy") -> Any:
         """The compiled whole Jacobian: points ``(..., n_in)`` to ``(..., n_out, n_in)``.
@@ -483,11 +553,13 @@ class Network:
         )
 
     # -- printing ---------------------------------------------------------------------------
-    def latex(self, *, digits: int | None = 4) -> str:
+    def latex(self, *, digits: int | None = DIGITS) -> str:
         r"""Each stage's map, each :math:`J_l` as formulas, and the chain-rule equation.
 
-        Concrete weights are rounded to ``digits`` for display; symbolic weights
-        also get the matrix form of the layer rule.
+        Concrete weights are rounded to ``digits`` for display, by default 4
+        significant digits, the default of the :meth:`layer_jacobians` too (NOTE:
+        display-digits in :mod:`symjac.display`); ``digits=None`` prints them
+        exactly. Symbolic weights also get the matrix form of the layer rule.
 
         >>> import symjac
         >>> print(symjac.mlp([1, 1], activation="tanh").latex().splitlines()[-1])
@@ -519,7 +591,46 @@ class Network:
         return rf"J_{n} = \operatorname{{diag}}\left({_latex.expr_latex(act.prime(z))}\right) W^{{({n})}}"
 
     def _repr_latex_(self) -> str:
-        return "$$" + r" \\ ".join(self.latex().splitlines()) + "$$"
+        # gathered: one formula per row, centred, in Jupyter's MathJax and in Sphinx's alike
+        rows = r" \\ ".join(self.latex().splitlines())
+        return rf"$$\begin{{gathered}} {rows} \end{{gathered}}$$"
+
+
+class _ChainValue(sympy.MutableDenseMatrix):
+    """An exact chain product at a point whose ``evalf`` uses the network's reference."""
+
+    _network: Network
+    _point: Any
+    _entries: tuple[sympy.Expr, ...]
+
+    def __new__(cls, rows: Any, network: Network, point: Any) -> _ChainValue:
+        obj = super().__new__(cls, rows)
+        obj._network, obj._point, obj._entries = network, point, tuple(obj)
+        return obj
+
+    def evalf(self, n: int = 15, subs: Any = None, **options: Any) -> Any:
+        """``n``-digit values from the network's reference (SymPy's evalf once changed)."""
+        entries = tuple(self)
+        changed = len(entries) != len(self._entries) or any(
+            a is not b for a, b in zip(entries, self._entries)
+        )
+        if subs is not None or options or changed or not isinstance(n, int) or n < 1:
+            return sympy.Matrix(self).evalf(n, subs=subs, **options)
+        from mpmath.libmp import to_str
+
+        ref = self._network.reference(self._point, digits=n).whole
+        rows, cols = self.shape
+        # exact numbers round themselves; the rest from the reference's n + 10 digits
+        return sympy.Matrix(
+            rows,
+            cols,
+            [
+                v.evalf(n) if v.is_Number else sympy.Float(to_str(ref.flat[k]._mpf_, n + 10), n)
+                for k, v in enumerate(entries)
+            ],
+        )
+
+    n = evalf
 
 
 def _weight_symbols(layer: int, rows: int, cols: int) -> sympy.ImmutableMatrix:
@@ -536,6 +647,9 @@ def _weight_symbols(layer: int, rows: int, cols: int) -> sympy.ImmutableMatrix:
 
 
 def _matrix(value: Any, shape: tuple[int, int], what: str) -> sympy.ImmutableMatrix:
+    given = getattr(value, "shape", None)  # tensors and arrays: check before converting
+    if given is not None and tuple(given) not in (shape, (shape[0],) if shape[1] == 1 else shape):
+        raise ValueError(f"{what} must have shape {shape}, got {tuple(given)}")
     if hasattr(value, "detach"):
         value = value.detach().cpu().double().numpy()
     arr = np.asarray(value, dtype=object)
@@ -597,6 +711,11 @@ def mlp(
     if biases is False:
         bias = False
         biases = None
+    # before any symbol or matrix exists: mlp([1, 10**9, 1]) is refused, not allocated
+    pairs = sum(sizes[k] * sizes[k + 1] for k in range(depth))
+    limits.check_weights(
+        pairs + (sum(sizes[1:]) if bias else 0), f"a {limits.sizes_text(sizes)} network"
+    )
     if weights is not None and len(weights) != depth:
         raise ValueError(f"{len(weights)} weight matrices for {depth} layers")
     if biases is not None and biases is not True and len(biases) != depth:
