@@ -1170,7 +1170,7 @@ def _import_target(spec: str) -> Any:
         raise
     except BaseException as err:  # the user's module raised, or exited, while importing
         raise CliError(
-            f"importing {module_name!r} (TARGET {spec!r}) failed: it {_exited(err)}; fix the "
+            f"importing {module_name!r} failed: it {_exited(err)}; fix the "
             "module: a model module must import without exiting (rerun with --debug for the "
             "traceback)",
             EXIT_USAGE,
@@ -1436,7 +1436,7 @@ def module_from_state_dict(state: Any, sizes: Sequence[int], activation: str, na
     want = [(b, a) for a, b in zip(sizes, sizes[1:])]
     got = [tuple(layer["weight"][1].shape) for layer in layers]
     if got != want:
-        first = next((k for k, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), 1))
+        first = next((k for k, (g, w) in enumerate(zip(got, want)) if g != w), len(want))
         where = f" (first: {layers[first]['weight'][0]!r})" if first < len(layers) else ""
         raise CliError(
             f"{name} holds weights of shapes {cut(str(got), 80)}{where}, but --sizes {flag} "
