@@ -10,6 +10,8 @@ Matrix([
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from symjac import examples, limits
@@ -83,12 +85,37 @@ __all__ = [
 ]
 
 
+class _Package(types.ModuleType):
+    """The ``symjac`` package, whose ``compare`` is the function, never the module.
+
+    NOTE: compare-name
+        ``symjac.compare`` is the function :func:`symjac.compare.compare`, defined in
+        the module of the same name. Importing that module anywhere (``from
+        symjac.compare import scan``) makes Python's import system set the
+        package attribute ``compare`` to the *module*, after the lazy lookup
+        below may already have bound the function, or before it could. So the
+        package refuses to let a submodule replace a public name that is a
+        function; ``sys.modules["symjac.compare"]`` is the module.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _FUNCTION_NAMES:
+            return
+        super().__setattr__(name, value)
+
+
+#: public names that are functions although a submodule has the same name
+_FUNCTION_NAMES = frozenset({"compare"})
+sys.modules[__name__].__class__ = _Package
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'symjac' has no attribute {name!r}")
     loaded = importlib.import_module(module)
-    value = loaded if module == f"symjac.{name}" else getattr(loaded, name)
+    same = module == f"symjac.{name}" and name not in _FUNCTION_NAMES
+    value = loaded if same else getattr(loaded, name)
     globals()[name] = value
     return value
 

@@ -1852,6 +1852,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("error", "interrupted")
         return 130
+    except SystemExit as exc:  # user code (a model's forward, a factory) called sys.exit
+        code, failure = EXIT_USAGE, exc
+        message = (
+            f"the code symjac ran for this command called sys.exit({exc.code!r}), so nothing "
+            "was checked; remove the exit from the model's code"
+        )
     except MemoryError:
         code, failure = EXIT_LIMIT, None
         message = (
