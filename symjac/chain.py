@@ -41,8 +41,10 @@ NOTE: chain-order
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import gc
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -417,6 +419,227 @@ _MIN_BLOCK = 256
 _SPECIAL = ("identity", "tanh", "sigmoid")
 
 
+# -- elementwise kernels, chosen per machine (NOTE: kernels) ----------------------------------
+#
+# NOTE: kernels
+#     The batched chain spends most of its time in the activations' values and slopes, and
+#     how fast those are depends on the CPU far more than the matrix products do: NumPy's
+#     float64 ``np.tanh`` has a SIMD kernel only with AVX-512 (514 M values/s there, 29-50 M/s
+#     on an AVX2-only core), while torch's vectorised ``exp`` runs at about 290 M/s on both.
+#     So tanh and sigmoid have three kernels each, all in the cancellation-free forms of
+#     NOTE: stable-rewrites: ``numpy`` (``np.tanh`` and ``2 / (1 + cosh(2z))``,
+#     NOTE: tanh-slope), ``numpy-exp`` and ``torch-exp`` (value and slope from one
+#     exponential, by ``np.exp`` or by torch's CPU kernel on the block's own memory,
+#     ``torch.from_numpy``, no copy). For tanh, ``E = exp(|2z|)``, ``e = 1 / E``:
+#     ``sech(z)**2 = 4 / (2 + E + e)`` (``2 + E + e = 2 (1 + cosh(2z))``, the form cosh
+#     is computed in, so the slope rounds as the cosh form does: on 2.5e5 points of
+#     [-20, 20] against 80-bit values, mean 0.30 ulp and at most 1.4, against 0.30 and
+#     1.2) and ``tanh|z| = (1 - e) / (1 + e)`` (mean 0.49 units of 1.1e-16 from the exact
+#     value, at most 1.6; ``np.tanh``: 0.27 and 0.9). Tanh layers get doubled weights
+#     (exact), so their matrix product gives ``u = 2z`` directly. A calibration, once per
+#     process and (activation, dtype) on first use (:func:`kernel_choice`: each kernel on
+#     blocks of two sizes, a few ms), fits a per-call and a per-element cost, so a block
+#     of any size takes the kernel expected fastest for it (torch's dispatch costs a few
+#     µs per call, which small blocks feel). One point always takes the lean NumPy path
+#     (NOTE: one-point); np.longdouble blocks (the benchmark's 80-bit chain) ``numpy``.
+#     ``NetworkFunction.kernels`` reports the choice, :func:`forced_kernels` overrides it;
+#     the tests run every choice against the 50-digit reference.
+
+_KERNEL_NAMES = ("numpy", "numpy-exp", "torch-exp")
+#: block sizes (elements) the calibration times, best of ``_CALIBRATION_REPS`` each
+_CALIBRATION_SIZES = (1024, 8192)
+_CALIBRATION_REPS = 2
+#: per (activation, dtype): each kernel's fitted cost ``(seconds per call, per element)``
+_COSTS: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+_PICKED: dict[tuple[str, np.dtype, int], str] = {}
+_FORCED: contextvars.ContextVar[str | None] = contextvars.ContextVar("symjac_kernels", default=None)
+
+
+#: float sizes the exp kernels run on (float64, float32)
+_EXP_SIZES = (8, 4)
+
+
+def _exp_numpy(u: np.ndarray) -> np.ndarray:
+    return np.exp(u, out=u)
+
+
+def _exp_torch(u: np.ndarray) -> np.ndarray:
+    import torch
+
+    torch.from_numpy(u).exp_()  # torch's vectorised kernel on the block's own memory
+    return u
+
+
+def _tanh_cosh(u: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+    # u = 2z. sech(z)**2 = 2 / (1 + cosh(2z)) (NOTE: stable-rewrites, NOTE: tanh-slope);
+    # with ``divide`` the divisor cosh(z)**2 = (1 + cosh(2z)) / 2 instead
+    s = np.cosh(u)
+    s += 1.0
+    if divide:
+        s *= 0.5
+    else:
+        np.divide(2.0, s, out=s)
+    if not value:
+        return None, s
+    u *= 0.5  # z, exactly
+    return np.tanh(u, out=u), s
+
+
+def _tanh_exp(exp: Any) -> Any:
+    def kernel(u: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+        # u = 2z; one exponential for both (NOTE: kernels): E = exp(|u|) >= 1 and e = 1 / E.
+        # 2 + E + e = 2 (1 + cosh(2z)); beyond |z| = 354.9 E is inf and the slope 0, as
+        # 2 / (1 + cosh(2z)) gives it; tanh|z| = (1 - e) / (1 + e), then z's sign
+        big = np.abs(u)
+        exp(big)
+        e = np.reciprocal(big)
+        big += 2.0
+        big += e
+        if divide:
+            big *= 0.25  # cosh(z)**2
+        else:
+            np.divide(4.0, big, out=big)
+        if not value:
+            return None, big
+        t = np.subtract(1.0, e)  # exact for e >= 1/2 (Sterbenz)
+        e += 1.0
+        t /= e
+        return np.copysign(t, u, out=t), big
+
+    return kernel
+
+
+def _sigmoid_exp(exp: Any) -> Any:
+    def kernel(z: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+        # 1 / (1 + exp(-z)) without overflow, and s' = sigmoid(z) sigmoid(-z) = e / (1 + e)**2
+        # with e = exp(-|z|): no cancellation (NOTE: stable-rewrites)
+        e = np.abs(z)
+        np.negative(e, out=e)
+        exp(e)
+        d = 1.0 + e
+        a = np.where(z >= 0, 1.0, e) / d if value else None
+        d *= d
+        return a, np.divide(e, d, out=d)
+
+    return kernel
+
+
+_KERNELS: dict[str, dict[str, Any]] = {
+    "tanh": {
+        "numpy": _tanh_cosh,
+        "numpy-exp": _tanh_exp(_exp_numpy),
+        "torch-exp": _tanh_exp(_exp_torch),
+    },
+    "sigmoid": {
+        "numpy": _sigmoid_exp(_exp_numpy),
+        "numpy-exp": _sigmoid_exp(_exp_numpy),
+        "torch-exp": _sigmoid_exp(_exp_torch),
+    },
+}
+
+
+def _calibrate(kind: str, dtype: np.dtype) -> dict[str, tuple[float, float]]:
+    # each candidate on blocks of pre-activations in [-3, 3] of two sizes (best of a few
+    # calls after a warm-up), fitted as a per-call plus a per-element cost; a few ms
+    small, large = _CALIBRATION_SIZES
+    costs: dict[str, tuple[float, float]] = {}
+    with np.errstate(all="ignore"):
+        for name, fn in _KERNELS[kind].items():
+            times = []
+            for size in (small, large):
+                z0 = np.linspace(-3.0, 3.0, size, dtype=dtype).reshape(16, -1)
+                best = float("inf")
+                for rep in range(_CALIBRATION_REPS + 1):
+                    z = z0.copy()
+                    t0 = time.perf_counter()
+                    fn(z, True, False)
+                    if rep:  # the first call warms the kernel up
+                        best = min(best, time.perf_counter() - t0)
+                times.append(best)
+            per_element = max((times[1] - times[0]) / (large - small), 0.0)
+            costs[name] = (max(times[0] - per_element * small, 0.0), per_element)
+    return costs
+
+
+def _kernel_costs(kind: str, dtype: Any) -> dict[str, tuple[float, float]]:
+    key = (kind, np.dtype(dtype).name)
+    costs = _COSTS.get(key)
+    if costs is None:
+        costs = _COSTS[key] = _calibrate(kind, np.dtype(dtype))
+    return costs
+
+
+def kernel_choice(kind: str, dtype: Any, size: int = _CALIBRATION_SIZES[1]) -> str:
+    """The kernels (``"numpy"``, ``"numpy-exp"`` or ``"torch-exp"``) that compute the
+    ``kind`` activation's values and slopes on a block of ``size`` elements of ``dtype``:
+    the fastest by a calibration run once per process (NOTE: kernels).
+
+    >>> kernel_choice("tanh", np.float64) in ("numpy", "numpy-exp", "torch-exp")
+    True
+    >>> with forced_kernels("numpy"):
+    ...     kernel_choice("tanh", np.float64)
+    'numpy'
+    """
+    forced = _FORCED.get()
+    if forced is not None:
+        return forced
+    costs = _kernel_costs(kind, dtype)
+    return min(costs, key=lambda name: costs[name][0] + costs[name][1] * size)
+
+
+@contextlib.contextmanager
+def forced_kernels(name: str) -> Iterator[None]:
+    """Use the ``name`` kernels (one of ``"numpy"``, ``"numpy-exp"``, ``"torch-exp"``) on
+    every block inside a ``with`` block instead of the measured choice (NOTE: kernels):
+    for tests and benchmarks.
+
+    >>> import symjac
+    >>> fn = symjac.mlp([2, 3, 1], weights=[np.ones((3, 2)), np.ones((1, 3))]).numeric()
+    >>> with forced_kernels("torch-exp"):
+    ...     fn.kernels
+    {'tanh/float64': 'torch-exp'}
+    """
+    if name not in _KERNEL_NAMES:
+        raise ValueError(f"unknown kernels {name!r}; choose one of {', '.join(_KERNEL_NAMES)}")
+    token = _FORCED.set(name)
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
+
+
+def _kernel(kind: str, dtype: np.dtype, size: int) -> Any:
+    if dtype.itemsize not in _EXP_SIZES or dtype.kind != "f":
+        return _KERNELS[kind]["numpy"]  # e.g. np.longdouble (the benchmark's 80-bit chain)
+    forced = _FORCED.get()
+    if forced is not None:
+        return _KERNELS[kind][forced]
+    key = (kind, dtype, size)
+    name = _PICKED.get(key)
+    if name is None:
+        if len(_PICKED) > 4096:
+            _PICKED.clear()
+        name = _PICKED[key] = kernel_choice(kind, dtype, size)
+    return _KERNELS[kind][name]
+
+
+def _kernel_label(kind: str, dtype: str) -> str:
+    forced = _FORCED.get()
+    if forced is not None:
+        return forced
+    small, large = (kernel_choice(kind, dtype, size) for size in (_SMALL_LABEL, 2**22))
+    if small == large:
+        return large
+    costs = _kernel_costs(kind, dtype)
+    (a0, b0), (a1, b1) = costs[small], costs[large]
+    cross = int((a1 - a0) / (b0 - b1)) if b0 > b1 else 0
+    return f"{large} from {cross} values per block, {small} below"
+
+
+#: the smallest block a label considers (elements; _MIN_BLOCK points of a narrow layer)
+_SMALL_LABEL = 512
+
+
 @functools.cache
 def _elementwise(activation: Activation, backend: str) -> tuple[NumericFunction, NumericFunction]:
     value = compile_exprs([activation.expr], [Z], (), backend)
@@ -529,7 +752,37 @@ class NetworkFunction:
             self._torch_module = torch
 
     def __repr__(self) -> str:
-        return f"NetworkFunction({self.backend!r}, sizes={list(self.sizes)}, order={self.order!r})"
+        kernels = self.kernels
+        shown = f", kernels={kernels}" if kernels else ""
+        return (
+            f"NetworkFunction({self.backend!r}, sizes={list(self.sizes)}, "
+            f"order={self.order!r}{shown})"
+        )
+
+    @property
+    def kernels(self) -> dict[str, str]:
+        """Which kernels compute each activation's values and slopes, per dtype (NOTE: kernels).
+
+        ``"numpy"``: ``np.tanh`` and ``2 / (1 + np.cosh(2z))``; ``"numpy-exp"`` and
+        ``"torch-exp"``: the same quantities from one exponential, by ``np.exp`` or by
+        torch's CPU kernel on the same memory. The choice is measured once per process;
+        when small blocks are faster with other kernels the entry names both and the
+        crossover. One point always takes the lean NumPy path (NOTE: one-point), and
+        tensors that require grad or live on other devices use torch operations.
+
+        >>> import symjac, numpy as np
+        >>> fn = symjac.mlp([2, 3, 1], weights=[np.ones((3, 2)), np.ones((1, 3))]).numeric()
+        >>> list(fn.kernels)
+        ['tanh/float64']
+        """
+        if self.backend == "mpmath":
+            return {}
+        dtypes = ("float64", "float32") if self.backend == "torch" else ("float64",)
+        out = {}
+        for kind in dict.fromkeys(k for k in self._kinds if k in _KERNELS):
+            for dtype in dtypes:
+                out[f"{kind}/{dtype}"] = _kernel_label(kind, dtype)
+        return out
 
     def _shape_error(self, shape: tuple[int, ...]) -> ValueError:
         order = ", ".join(s.name for s in self.network.inputs)
@@ -598,9 +851,19 @@ class NetworkFunction:
             self._by_dtype[dtype] = arrays
         return arrays
 
-    def _values(
-        self, x: np.ndarray, weights: list[np.ndarray], biases: list[np.ndarray | None]
-    ) -> list[np.ndarray | None]:
+    def _value_arrays(self, dtype: Any) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        arrays = self._by_dtype.get(("values", dtype))
+        if arrays is None:
+            ws, _, bs = self._arrays(dtype)
+            scale = [2.0 if kind == "tanh" else 1.0 for kind in self._kinds]
+            arrays = (
+                [w * c if c != 1.0 else w for w, c in zip(ws, scale)],
+                [None if b is None else (b * c if c != 1.0 else b) for b, c in zip(bs, scale)],
+            )
+            self._by_dtype[("values", dtype)] = arrays
+        return arrays
+
+    def _values(self, x: np.ndarray) -> list[np.ndarray | None]:
         """Forward pass over points ``x`` ``(n, n_in)``; each layer's slope ``s_l'(z_l)``.
 
         The slopes come back points-last, ``(n_l, n)`` (NOTE: blocked-chain); ``None``
@@ -608,8 +871,10 @@ class NetworkFunction:
         ``_batch_divide`` says the chain divides. The last layer's value is never needed.
         """
         slopes: list[np.ndarray | None] = []
-        last = len(weights) - 1
         dtype = x.dtype
+        # tanh layers get 2 W and 2 b: their kernels take u = 2z, exactly (NOTE: kernels)
+        weights, biases = self._value_arrays(dtype)
+        last = len(weights) - 1
         a = x.T
         for k, (w, b, kind) in enumerate(zip(weights, biases, self._kinds)):
             if kind == "identity":
@@ -622,23 +887,10 @@ class NetworkFunction:
             z = w @ a
             if b is not None:
                 z += b
-            if kind == "tanh":
-                # sech(z)**2 = 2 / (1 + cosh(2z)) (NOTE: stable-rewrites, NOTE: tanh-slope)
-                s = z * 2.0
-                np.cosh(s, out=s)
-                s += 1.0
-                if self._batch_divide[k]:
-                    s *= 0.5  # the divisor cosh(z)**2
-                else:
-                    np.divide(2.0, s, out=s)
-                a = np.tanh(z, out=z) if k < last else None
-            elif kind == "sigmoid":
-                # 1 / (1 + exp(-z)) without overflow warnings, then s' = y (1 - y)
-                # sigmoid(z) sigmoid(-z) = e / (1 + e)**2 with e = exp(-|z|): no cancellation
-                e = np.exp(-np.abs(z))
-                d = 1.0 + e
-                a = np.where(z >= 0, 1.0, e) / d if k < last else None
-                s = e / (d * d)
+            if kind == "tanh" or kind == "sigmoid":
+                # the value and the slope (or, with _batch_divide, the slope's reciprocal)
+                # by the kernels measured fastest here (NOTE: kernels)
+                a, s = _kernel(kind, dtype, z.size)(z, k < last, self._batch_divide[k])
             else:
                 value, slope = self._acts[k]
                 zz = z[..., None]
@@ -795,8 +1047,8 @@ class NetworkFunction:
             is the same as at one point (NOTE: one-point); BLAS may order a sum
             differently (a few ulps).
         """
-        ws, wts, bs = self._arrays(x.dtype)
-        slopes = self._values(x, ws, bs)
+        ws, wts, _ = self._arrays(x.dtype)
+        slopes = self._values(x)
         depth = len(ws)
         ops = [np.divide if d else np.multiply for d in self._batch_divide]
         if self.order == "reverse":

@@ -1100,11 +1100,19 @@ def _mp_rows(matrix: Any, digits: int = SHOWN_DIGITS) -> list[list[str]]:
     return [[mp_text(v, digits) for v in row] for row in matrix.tolist()]
 
 
+#: the exit codes ``symjac demo`` can return (``symjac demo --help`` lists them); kept here,
+#: not in :mod:`symjac.demo`, so that building the parser does not import NumPy
+DEMO_EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_USAGE: "usage or input error (a bad option, --x or --seed)",
+    EXIT_INTERNAL: EXIT_CODES[EXIT_INTERNAL],
+    EXIT_OUTPUT: EXIT_CODES[EXIT_OUTPUT],
+}
+
+
 def _demo_epilog() -> str:
     """``symjac demo --help``'s example and the exit codes demo can return (not check's)."""
-    from symjac.demo import EXIT_CODES as DEMO_CODES
-
-    codes = "\n".join(f"  {code}  {text}" for code, text in DEMO_CODES.items())
+    codes = "\n".join(f"  {code}  {text}" for code, text in DEMO_EXIT_CODES.items())
     return f"example:\n  symjac demo --seed 0 --x 1.0\n\nexit codes:\n{codes}"
 
 
@@ -1546,11 +1554,13 @@ def cmd_check(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, An
                 EXIT_USAGE,
             )
     report = _compare_shown(compare, module, x, dtypes, methods, args)
-    doc = {"command": "check", "target": args.target, "input": x, "dtypes": list(dtypes)}
+    doc = {"command": "check", "target": args.target, "input": x, "dtypes": list(dtypes),
+           "order": args.order}  # fmt: skip
+    exact = "the exact Jacobian" + (" and Hessian" if args.order == 2 else "")
     doc.update(report.to_dict())
     doc["ok"] = bool(report.ok)
     if report.failures:
-        code, verdict = EXIT_DISAGREE, style.bad("DISAGREES") + " with the exact Jacobian"
+        code, verdict = EXIT_DISAGREE, style.bad("DISAGREES") + f" with {exact}"
     elif not report.ok:  # NOTE: no-vacuous-pass in symjac.compare
         code = EXIT_UNCHECKED
         verdict = style.bad("COULD NOT BE CHECKED") + (
@@ -1558,7 +1568,7 @@ def cmd_check(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, An
             "--allow-skipped accepts that)"
         )
     else:
-        code, verdict = EXIT_OK, style.good("agrees") + " with the exact Jacobian"
+        code, verdict = EXIT_OK, style.good("agrees") + f" with {exact}"
     lines = [*str(report).splitlines(), "", f"{args.target}: autograd {verdict}"]
     return code, doc, lines
 
@@ -1580,7 +1590,8 @@ def _compare_shown(
     """
     from symjac import progress
 
-    options = {"methods": methods, "allow_skipped": args.allow_skipped}
+    order = getattr(args, "order", 1)  # callers building their own Namespace may leave it out
+    options = {"methods": methods, "allow_skipped": args.allow_skipped, "order": order}
     with progress.quiet() if args.json else contextlib.nullcontext():
         if not progress.enabled():
             return compare(module, x, dtypes=dtypes, **options)
@@ -1782,6 +1793,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         metavar="LIST",
         help="methods to run, e.g. jacrev,autograd (default: every method that applies)",
+    )
+    check.add_argument(
+        "--order",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2 also holds torch's Hessians, JVPs and VJPs to the exact ones (default 1)",
     )
     check.add_argument(
         "--allow-skipped",

@@ -26,11 +26,9 @@ import sympy
 
 from symjac import examples
 from symjac import latex as _latex
-from symjac.cli import EXIT_CODES as CLI_EXIT_CODES
 from symjac.cli import (
-    EXIT_INTERNAL,
+    DEMO_EXIT_CODES,
     EXIT_OK,
-    EXIT_OUTPUT,
     EXIT_USAGE,
     REFERENCE_DIGITS,
     SHOWN_DIGITS,
@@ -58,12 +56,7 @@ WIDTH = 80
 WALKTHROUGH_BACKWARD = -0.060868293046951294
 
 #: the exit codes ``symjac demo`` can return (``symjac demo --help`` lists them)
-EXIT_CODES = {
-    EXIT_OK: "success",
-    EXIT_USAGE: "usage or input error (a bad option, --x or --seed)",
-    EXIT_INTERNAL: CLI_EXIT_CODES[EXIT_INTERNAL],
-    EXIT_OUTPUT: CLI_EXIT_CODES[EXIT_OUTPUT],
-}
+EXIT_CODES = DEMO_EXIT_CODES
 
 #: largest finite float32 number: the network runs at x rounded to float32
 FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -30,13 +30,26 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import sympy
 
 from symjac.exceptions import UnsupportedError
 from symjac.functions import BACKEND_FUNCTIONS, BACKENDS, sigmoid
 
 __all__ = ["NumericFunction", "compile_exprs"]
+
+
+class _LazyNumpy:
+    # NumPy on first use: ``symjac jacobian`` (symbolic only) never needs it, and its
+    # import is a fifth of SymPy's; the first attribute access puts the module itself in
+    # this module's globals, so later uses cost nothing extra
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        globals()["np"] = numpy
+        return getattr(numpy, name)
+
+
+np: Any = _LazyNumpy()
 
 _RELATIONS = {
     sympy.StrictGreaterThan: ">",
@@ -249,6 +262,8 @@ def _stabilized(expr: sympy.Basic, memo: dict[sympy.Basic, sympy.Basic]) -> symp
 
 @functools.cache
 def _numpy_namespace() -> dict[str, Any]:
+    import numpy as np  # the module itself in generated code (not the lazy stand-in)
+
     # SciPy is optional (not a dependency of symjac): use it when it is installed
     def _erf(x: Any) -> Any:
         try:

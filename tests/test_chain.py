@@ -351,3 +351,89 @@ def test_single_point_torch_keeps_autograd_and_errors():
         ft(torch.zeros(1, 2, dtype=torch.float64))
     with pytest.raises(TypeError):
         ft(torch.zeros(1, 3, dtype=torch.int64))
+
+
+# -- exact values at a point through the forward reference (NOTE: mp-reference) ----------------
+
+
+def _old_route(net, x):
+    """The exact chain at ``x`` as a plain Matrix: SymPy's evalf walks its whole tree."""
+    return sympy.Matrix(net._chain([list(v) for v in net.trace(x)]))
+
+
+@pytest.mark.parametrize(
+    ("sizes", "activation", "output"),
+    [
+        ([1, 2, 2, 1], "tanh", "identity"),
+        ([2, 3, 2], "sigmoid", "tanh"),
+        ([2, 2, 2, 1], "elu", "identity"),
+    ],
+)
+@pytest.mark.parametrize("digits", [15, 20, 30])
+def test_value_at_a_point_has_the_old_routes_digits(sizes, activation, output, digits):
+    net = _net(np.random.default_rng(len(sizes) + digits), sizes, activation, output)
+    x = [0.375, -0.625][: sizes[0]]
+    old = [str(v) for v in _old_route(net, x).evalf(digits)]
+    chain = net.chain_at(x)
+    at = net.jacobian().at(x)
+    assert chain == at == _old_route(net, x)  # the same exact values
+    assert [str(v) for v in chain.evalf(digits)] == old
+    assert [str(v) for v in at.evalf(digits)] == old
+    assert [str(v) for v in at.n(digits)] == old
+
+
+def test_value_at_a_point_keeps_exact_zeros_and_falls_back_once_changed():
+    # a zero weight column: the exact 0 entries stay the Integer 0 under evalf
+    net = symjac.mlp([2, 2, 1], weights=[[[1, 0], [2, 0]], [[1, 1]]], biases=False)
+    value = net.chain_at([0.5, 0.25])
+    shown = value.evalf(20)
+    assert shown[0, 1] == 0 and shown[0, 1].is_Integer
+    value[0, 0] = sympy.Rational(1, 3)  # no longer the network's value: SymPy's own evalf
+    assert str(value.evalf(20)[0, 0]) == "0.33333333333333333333"
+    assert value.evalf(20, subs={}) == value.evalf(20)
+
+
+def test_symbolic_weights_value_at_a_point_is_a_plain_matrix():
+    net = symjac.mlp([1, 2, 1])
+    value = net.chain_at([0.5])
+    assert type(value) is sympy.Matrix
+    assert value.has(sympy.Symbol)
+
+
+# -- jacobian()'s cost bound covers every activation (NOTE: jacobian-cost) -----------------------
+
+
+@pytest.mark.parametrize("activation", ["elu", "softplus", "leaky_relu", "relu"])
+def test_kinked_activations_nested_twice_are_refused_with_the_limit_error(activation):
+    # the issue's 3 -> 16 -> 16 -> 2 networks ran past 60 s; now refused before any work
+    rng = np.random.default_rng(0)
+    sizes = [3, 16, 16, 2]
+    weights = [rng.normal(size=(sizes[k + 1], sizes[k])) for k in range(3)]
+    net = symjac.mlp(sizes, activation=activation, weights=weights)
+    with pytest.raises(symjac.LimitError, match=r"max_jacobian_ops=20000\. Use net\.layer"):
+        net.jacobian()
+
+
+def test_cost_model_orders_activations_by_their_size():
+    weights = [np.ones((8, 3)), np.ones((8, 8)), np.ones((2, 8))]
+    costs = {
+        act: symjac.mlp([3, 8, 8, 2], activation=act, weights=weights)._chain_cost()
+        for act in ("identity", "tanh", "silu", "gelu", "elu")
+    }
+    assert costs["identity"] == costs["tanh"] < costs["silu"] < costs["gelu"] < costs["elu"]
+    # one kinked layer feeding another multiplies by 2**width: 4 -> 8 units, 16 times more
+    weights4 = [np.ones((4, 3)), np.ones((4, 4)), np.ones((2, 4))]
+    small = symjac.mlp([3, 4, 4, 2], activation="elu", weights=weights4)._chain_cost()
+    assert costs["elu"] > 16 * small
+
+
+def test_one_kinked_layer_still_gives_the_whole_jacobian():
+    net = symjac.mlp([3, 4, 2], activation="elu", weights=[np.ones((4, 3)), np.ones((2, 4))])
+    J = net.jacobian()
+    assert J.shape == (2, 3)
+    point = [0.5, -0.25, 0.125]
+    np.testing.assert_allclose(
+        np.array(J.at(point).evalf(20).tolist(), dtype=float),
+        net.numeric()(np.array(point)),
+        atol=1e-15,
+    )

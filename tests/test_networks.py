@@ -396,7 +396,7 @@ def test_random_networks_agree_with_jacrev(spec):
     _close(chain, whole, scale)
     _close(net.numeric("numpy")(np.array(point)), whole, scale)
     _close(net.numeric("torch")(xt).numpy(), whole, scale)
-    if sum(sizes) <= 10 and len(acts) <= 3:
+    if sum(sizes) <= 8 and len(acts) <= 2:  # the symbolic whole Jacobian, within its cost limit
         _close(net.jacobian().numeric("numpy")(np.array(point)), whole, scale)
 
 

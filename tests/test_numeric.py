@@ -567,3 +567,29 @@ def test_mpmath_pole_is_an_infinity_like_numpy(expr: str, expected: str) -> None
     value = J.numeric("mpmath")([0.0])[0, 0]
     assert str(value) == expected
     assert J.numeric("numpy")([0.0])[0, 0] == float(expected)
+
+
+def test_symbolic_jacobian_imports_neither_numpy_nor_the_network_code():
+    # start-up: the symbolic path needs SymPy only; the rest is imported on first use
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, symjac\n"
+        "J = symjac.jacobian(['x1**2 + x2', 'x1 + x2**2'], ['x1', 'x2'])\n"
+        "assert J.at([1, 2]).tolist() == [[2, 1], [1, 4]]\n"
+        "loaded = [m for m in ('numpy', 'torch', 'symjac.networks', 'symjac.chain') "
+        "if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "assert symjac.Network.__name__ == 'Network' and 'numpy' in sys.modules\n"
+        "assert 'mlp' in dir(symjac) and symjac.testing.__name__ == 'symjac.testing'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_unknown_attribute_of_the_package_is_an_attribute_error():
+    import symjac
+
+    with pytest.raises(AttributeError, match="module 'symjac' has no attribute 'nope'"):
+        symjac.nope  # noqa: B018
