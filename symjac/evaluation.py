@@ -38,7 +38,6 @@ from typing import Any
 
 import mpmath
 import sympy
-from sympy.functions.elementary.piecewise import ExprCondPair
 
 from symjac import limits
 from symjac.exceptions import LimitError
@@ -88,7 +87,9 @@ class _Walk:
             node, ready = stack.pop()
             if node in self.memo:
                 continue
-            if ready or not node.args:
+            if isinstance(node, sympy.Piecewise):
+                self.memo[node] = self.piecewise(node)
+            elif ready or not node.args:
                 self.memo[node] = self.node(node)
             else:
                 stack.append((node, True))
@@ -114,12 +115,6 @@ class _Walk:
         exacts = [a[1] for a in args]
         if any(v is _FREE for v in values):
             return _FREE, None
-        if isinstance(node, sympy.Piecewise):
-            # values of ExprCondPairs are (value, condition); the first true condition wins
-            chosen = next((v for v, cond in values if cond), _FREE)
-            return chosen, None
-        if isinstance(node, ExprCondPair):
-            return (values[0], bool(values[1])), None
         if isinstance(node, sympy.Pow):
             return self.power(node, values, exacts[0])
         if isinstance(node, (sympy.Add, sympy.Mul)):
@@ -141,6 +136,19 @@ class _Walk:
                     f"arguments of exponential functions must lie within +-{self.lim.max_exponent}",
                 )
         return self.checked(self.function(node, values), node), None
+
+    def piecewise(self, node: sympy.Piecewise) -> tuple[Any, Fraction | None]:
+        """The first branch whose condition holds; the others are never evaluated (an ELU's
+        ``exp(z) - 1`` branch at a huge positive z is not needed, nor bounded)."""
+        for pair in node.args:
+            expr, cond = pair.args  # type: ignore[attr-defined]
+            holds, _ = self.visit(cond)
+            if holds is _FREE:
+                return _FREE, None
+            if holds:
+                value, _ = self.visit(expr)
+                return value, None
+        raise ValueError("no branch of a Piecewise applies")  # reported as undefined
 
     def power(
         self, node: sympy.Pow, values: list[Any], base_exact: Fraction | None

@@ -278,3 +278,23 @@ def test_activation_names_are_functions_in_formulas(name: str) -> None:
 def test_jacobian_repr_shows_a_one_input_tuple() -> None:
     assert repr(symjac.jacobian("x**2", "x")) == "Jacobian('J_f', shape=(1, 1), wrt=(x,))"
     assert repr(symjac.jacobian("x*y", "x y")).endswith("wrt=(x, y))")
+
+
+def test_an_allocation_failure_is_a_limit_not_an_internal_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symjac import cli
+
+    def exhausted(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setitem(cli.COMMANDS, "jacobian", exhausted)
+    code, out, err = run_cli(capsys, "jacobian", "x", "--wrt", "x")
+    assert (code, out) == (EXIT_LIMIT, "")
+    assert err.count("\n") == 1 and "ran out of memory" in err and "internal" not in err
+
+
+def test_piecewise_branches_not_taken_are_not_evaluated() -> None:
+    elu = symjac.VectorMap("elu(x)", "x")
+    assert elu.at({"x": 10**50})[0] == 10**50  # exp(10**50) - 1 is never needed
+    assert elu.jacobian().at({"x": 10**50})[0, 0] == 1
