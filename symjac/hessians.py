@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
@@ -45,10 +46,11 @@ import sympy
 from symjac import latex as _latex
 from symjac import limits
 from symjac.activations import Activation, Z
+from symjac.display import DIGITS
 from symjac.evaluation import exact_at
 from symjac.exceptions import LimitError
 from symjac.maps import VectorMap
-from symjac.numeric import compile_exprs
+from symjac.numeric import NumericFunction, compile_exprs
 from symjac.variables import exact_point, make_symbols
 
 __all__ = [
@@ -88,6 +90,33 @@ def _local(
 def _local_kernel(activation: Activation, backend: str, digits: int | None = None) -> Any:
     exprs = _local(activation, stable=True)
     return compile_exprs(list(exprs), [Z], (3,), backend, digits=digits)
+
+
+def _tanh_local(xp: Any, z: Any) -> tuple[Any, Any, Any]:
+    t = xp.tanh(z)
+    e = xp.exp(-2.0 * abs(z))  # in (0, 1]: sech^2 = 4 e / (1 + e)^2, no cancellation
+    sech2 = 4.0 * e / ((1.0 + e) * (1.0 + e))
+    return t, sech2, -2.0 * t * sech2
+
+
+def _sigmoid_local(xp: Any, z: Any) -> tuple[Any, Any, Any]:
+    e = xp.exp(-abs(z))
+    p = 1.0 / (1.0 + e)
+    s, r = xp.where(z >= 0, p, e * p), xp.where(z >= 0, e * p, p)  # sigma(z), sigma(-z)
+    s1 = s * r
+    return s, s1, -s1 * xp.tanh(0.5 * z)  # sigma'' = s r (r - s) and r - s = -tanh(z / 2)
+
+
+def _fast_local(activation: Activation) -> Callable[[Any, Any], tuple[Any, Any, Any]] | None:
+    """Direct array code for the common activations: each of sigma, sigma', sigma'' once,
+    in the same forms without cancellation as :func:`_local` (the generic compiled kernel
+    evaluates shared subexpressions once per output)."""
+    from symjac.activations import get_activation
+
+    for name, fn in (("tanh", _tanh_local), ("sigmoid", _sigmoid_local)):
+        if activation.name == name and activation.expr == get_activation(name).expr:
+            return fn
+    return None
 
 
 def _is_identity(activation: Activation) -> bool:
@@ -190,7 +219,7 @@ class NetworkHessianFunction:
             (
                 np.array(layer.weight.tolist(), dtype=np.float64),
                 None if layer.bias is None else np.array(list(layer.bias), dtype=np.float64),
-                _local_kernel(layer.activation, backend),
+                _fast_local(layer.activation) or _local_kernel(layer.activation, backend),
                 _is_identity(layer.activation),
             )
             for layer in net.layers
@@ -241,26 +270,75 @@ class NetworkHessianFunction:
         """(values (N, m), first (N, m, n), second (N, m, n, n)) at points ``x`` (N, n)."""
         xp = np if self.backend == "numpy" else __import__("torch")
         N, n = x.shape
-        a, A, H = x, None, None
+        # Layout for speed: neurons first and points last, (w, N), (w, n, N) and (w, P, N), so
+        # that each stage's products with W are one matrix product over all points and the
+        # elementwise products run along the long point axis. H is symmetric: only its
+        # P = n (n + 1) / 2 entries k <= q are carried.
+        rows, _ = _pairs(n)
+        a, At, Ht = x.T, None, None
         for (W, b), (_, _, kernel, identity) in zip(self._params(x), self._layers):
-            z = a @ W.T if b is None else a @ W.T + b
-            Zp = xp.broadcast_to(W, (N, *W.shape)) if A is None else xp.einsum("ij,njk->nik", W, A)
-            Zpp = None if H is None else xp.einsum("ij,njkl->nikl", W, H)
+            w, w_in = W.shape
+            z = W @ a if b is None else W @ a + b[:, None]
+            if At is None:  # the first stage: Z' = W at every point
+                Zp, Zpp = W[:, :, None], None
+            else:
+                Zp = (W @ At.reshape(w_in, -1)).reshape(w, n, N)
+                Zpp = None if Ht is None else (W @ Ht.reshape(w_in, -1)).reshape(w, -1, N)
             if identity:
-                a, A, H = z, Zp, Zpp
+                a, At, Ht = z, xp.broadcast_to(Zp, (w, n, N)) if At is None else Zp, Zpp
                 continue
-            local = kernel(z[..., None])  # (N, w, 3): value, slope, curvature
-            s, s1, s2 = local[..., 0], local[..., 1], local[..., 2]
+            if isinstance(kernel, NumericFunction):
+                local = kernel(z[..., None])  # (w, N, 3): value, slope, curvature
+                s, s1, s2 = local[..., 0], local[..., 1], local[..., 2]
+            else:
+                s, s1, s2 = kernel(xp, z)
             a = s
-            A = s1[..., None] * Zp
-            H = s2[..., None, None] * (Zp[..., :, None] * Zp[..., None, :])
-            if Zpp is not None:
-                H = H + s1[..., None, None] * Zpp
-        if H is None:  # a purely linear network
-            H = xp.zeros((N, a.shape[-1], n, n), dtype=x.dtype)
-            if self.backend == "torch":
-                H = H.to(x.device)
-        return a, A, H
+            At = s1[:, None, :] * Zp
+            # H+ = s' Z'' + s'' Z' Z'^T on the pairs k <= q; the pairs (k, k..n-1) are one
+            # contiguous block, so the outer product is n slice products (no gathers)
+            sZ = s2[:, None, :] * Zp
+            if Zpp is None:
+                Ht = xp.empty((w, len(rows), N), dtype=s.dtype)
+                if self.backend == "torch":
+                    Ht = Ht.to(x.device)
+            else:
+                Ht = Zpp
+                Ht *= s1[:, None, :]  # Zpp is this stage's own product: safe in place
+            start = 0
+            for k in range(n):
+                block = sZ[:, k : k + 1, :] * Zp[:, k:, :]
+                if Zpp is None:
+                    Ht[:, start : start + n - k, :] = block
+                else:
+                    Ht[:, start : start + n - k, :] += block
+                start += n - k
+        m = a.shape[0]
+        full = _full_index(n)
+        if self.backend == "numpy":
+            H = np.zeros((N, m, n, n)) if Ht is None else Ht[:, full, :].reshape(m, n, n, N)
+            if Ht is not None:
+                H = np.ascontiguousarray(np.moveaxis(H, -1, 0))
+            return np.ascontiguousarray(a.T), np.ascontiguousarray(np.moveaxis(At, -1, 0)), H
+        if Ht is None:  # a purely linear network
+            H = xp.zeros((N, m, n, n), dtype=x.dtype, device=x.device)
+        else:
+            H = Ht[:, full, :].reshape(m, n, n, N).movedim(-1, 0).contiguous()
+        return a.T.contiguous(), At.movedim(-1, 0).contiguous(), H
+
+
+@functools.cache
+def _pairs(n: int) -> tuple[list[int], list[int]]:
+    """The index pairs (k, q), k <= q, of a symmetric n x n matrix, row by row."""
+    pairs = [(k, q) for k in range(n) for q in range(k, n)]
+    return [k for k, _ in pairs], [q for _, q in pairs]
+
+
+@functools.cache
+def _full_index(n: int) -> list[int]:
+    """For each entry (k, q) of an n x n matrix, row-major, its pair index in :func:`_pairs`."""
+    rows, cols = _pairs(n)
+    where = {(k, q): p for p, (k, q) in enumerate(zip(rows, cols))}
+    return [where[min(k, q), max(k, q)] for k in range(n) for q in range(n)]
 
 
 # -- the public objects ------------------------------------------------------------------------
@@ -301,6 +379,9 @@ class Hessian:
         n_out = function.sizes[-1] if self._network else len(function.outputs)
         self.shape = (n_out, len(self.inputs), len(self.inputs))
         self.output_names = self._output_names()
+        #: LaTeX's default rounding: a network's float weights print as decimals, a map
+        #: you wrote stays exact (one default for everything derived from weights)
+        self.digits: int | None = DIGITS if self._network else None
 
     def _output_names(self) -> tuple[str, ...]:
         if not self._network:
@@ -432,7 +513,11 @@ class Hessian:
         return Laplacian(self, wrt)
 
     def latex(
-        self, *, show: str = "both", name: str | None = None, digits: int | None = None
+        self,
+        *,
+        show: str = "both",
+        name: str | None = None,
+        digits: int | EllipsisType | None = ...,
     ) -> str:
         r"""LaTeX: ``show="both"`` (definition = value), ``"value"`` or ``"definition"``.
 
@@ -442,6 +527,8 @@ class Hessian:
         """
         if show not in ("both", "value", "definition"):
             raise ValueError(f"show must be 'both', 'value' or 'definition', got {show!r}")
+        if digits is ...:
+            digits = self.digits
         n = len(self.inputs)
         names = [s.name for s in self.inputs]
         parts = []

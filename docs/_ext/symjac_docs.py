@@ -11,17 +11,23 @@
     status (default 0); any other status is a build warning, so ``-W`` fails.
 
 On ``builder-inited`` the figure scripts in ``docs/_scripts`` are run, writing
-their images to ``docs/_generated``.
+their images to ``docs/_generated`` (``check_*.py`` there are checks of the built
+site, run by CI after the build, not figures). On ``build-finished`` MathJax is
+copied into the HTML output's ``_static/mathjax`` from the sphinx-mathjax-offline
+package, so the site renders math without a network (``mathjax_path`` in conf.py
+names the file).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import runpy
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -244,6 +250,8 @@ def _make_figures(app: Any) -> None:
     sources = [*(ROOT / "symjac").glob("*.py")]
     newest_code = max((p.stat().st_mtime for p in sources), default=0.0)
     for script in sorted((DOCS / "_scripts").glob("*.py")):
+        if script.name.startswith("check_"):
+            continue
         image = out / (script.stem.replace("_", "-") + ".png")
         if image.exists() and image.stat().st_mtime > max(newest_code, script.stat().st_mtime):
             continue
@@ -251,11 +259,45 @@ def _make_figures(app: Any) -> None:
         runpy.run_path(str(script), run_name="symjac_docs_figure")["main"]()
 
 
+#: what the site needs of MathJax 3: the TeX-to-SVG component, the TeX extensions it loads on
+#: demand, and the accessibility and menu parts its context menu loads (not the other
+#: combined components, the CHTML fonts or the node.js entry point)
+_MATHJAX_PARTS = ("tex-svg.js", "input", "output/svg", "a11y", "sre", "ui", "adaptors")
+
+
+def _mathjax_source() -> Path | None:
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax"
+
+
+def _copy_mathjax(app: Any, exception: Exception | None) -> None:
+    """Ship MathJax with the HTML output (``_static/mathjax``), so math renders offline."""
+    if exception is not None or app.builder.format != "html":
+        return
+    source = _mathjax_source()
+    if source is None or not (source / app.config.mathjax_path.split("/")[-1]).is_file():
+        logger.warning(
+            "MathJax is not installed, so the built pages cannot render math offline; install "
+            'the docs extra: pip install -e ".[docs]" (it brings sphinx-mathjax-offline)'
+        )
+        return
+    target = Path(app.outdir) / "_static" / "mathjax"
+    for part in _MATHJAX_PARTS:
+        if (source / part).is_dir():
+            shutil.copytree(source / part, target / part, dirs_exist_ok=True)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / part, target / part)
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("backend-table", BackendTable)
     app.add_directive("command-output", CommandOutput)
     app.add_directive("tolerance-table", ToleranceTable)
     app.connect("builder-inited", _make_figures)
+    app.connect("build-finished", _copy_mathjax)
     # before sphinx.ext.napoleon (priority 500) parses the sections
     app.connect("autodoc-process-docstring", _examples_header, priority=400)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
