@@ -46,10 +46,10 @@ class Limits:
     #: exact rationals are refused before they are computed, other constants once
     #: evaluated to 15 digits must be below ``10**max_constant_digits``
     max_constant_digits: int = 1_000
-    #: estimated SymPy operations for a whole-network symbolic Jacobian: the chain
-    #: product's multiply-adds plus the paths through the hidden layers (the product of
-    #: their widths), which SymPy's tree walks visit; about 1e-4 s each, so the default
-    #: allows a few seconds (width 16, depth 4) and refuses what would take minutes
+    #: estimated SymPy operations for a whole-network symbolic Jacobian (and Hessian),
+    #: fitted to measured times per activation (NOTE: jacobian-cost in symjac/networks.py):
+    #: multiply-adds and paths through the hidden layers, scaled by depth, the activation's
+    #: size relative to tanh and its kinks; the default allows about a second of SymPy work
     max_jacobian_ops: int = 20_000
     #: characters in a LaTeX string before it is truncated with a note
     max_latex: int = 20_000
