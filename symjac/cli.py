@@ -71,7 +71,7 @@ EXIT_CODES = {
     EXIT_OK: "success (check: the model agrees with the exact Jacobian)",
     EXIT_DISAGREE: "check: the model disagrees with the exact Jacobian beyond tolerance",
     EXIT_USAGE: "usage or input error (bad option, expression, point, file or target)",
-    EXIT_LIMIT: "a limit of symjac (a size limit; a function, layer or op it cannot represent)",
+    EXIT_LIMIT: "a limit of symjac (a size limit, or a function, layer or op it cannot read)",
     EXIT_INTERNAL: "internal error (a bug: rerun with --debug and report the traceback)",
     EXIT_UNCHECKED: "check: a requested method could not run, so the model was not fully checked",
     EXIT_OUTPUT: "the output could not be written (standard output closed or its disk full)",
@@ -82,7 +82,7 @@ MAX_ORDERED_OPS = 300
 MAX_MESSAGE = 300
 
 #: terminal width the text output is laid out for
-WIDTH = 100
+WIDTH = 80
 #: significant digits of exact values shown in text (JSON carries 50)
 SHOWN_DIGITS = 10
 #: digits of the high-precision reference values
@@ -974,7 +974,7 @@ def cmd_mlp(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any]
     }
     lines = [
         style.bold(f"[{', '.join(map(str, sizes))}] network, {activation} between layers"),
-        f"  {kind}" + ("; shown rounded to 4 digits" if digits else ""),
+        *wrap(kind + ("; shown rounded to 4 digits" if digits else "")),
         "",
     ]
     stage_lines, stage_data = _stage_lines(net, digits)

@@ -742,3 +742,26 @@ def test_check_prints_no_warnings_in_a_fresh_process():
     assert out.returncode == 0, out.stderr
     assert "warning" not in (out.stdout + out.stderr).lower()
     assert "jacfwd" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["jacobian", "--help"],
+        ["mlp", "--help"],
+        ["check", "--help"],
+        ["demo", "--help"],
+        ["mlp", "--sizes", "1,2,2,1", "--symbolic"],
+        ["mlp", "--sizes", "1,2,2,1", "--seed", "0", "--at", "1.0"],
+        ["mlp", "--sizes", "3,4,2", "--seed", "1", "--activation", "elu", "--at", "0.1,0.2,0.3"],
+        ["jacobian", "x1**2 + x2", "x1 + x2**2", "--wrt", "x1", "x2", "--at", "x1=1", "x2=2"],
+        ["jacobian", "relu(x)*sin(x)", "--wrt", "x", "--at", "x=0"],
+    ],
+    ids=lambda argv: " ".join(argv)[:40],
+)
+def test_text_output_fits_80_columns(capsys, argv):
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    too_wide = [line for line in out.splitlines() if len(line) > 80]
+    assert not too_wide, too_wide
