@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     binary = chromium()
     problems = []
     for page in args.pages:
-        problems += check_page(binary, Path(args.html_dir), page, args.screenshots)
+        problems += check_page(binary, Path(args.html_dir).resolve(), page, args.screenshots)
     for problem in problems:
         print(f"check_rendered: {problem}", file=sys.stderr)
     return 1 if problems else 0
