@@ -452,11 +452,16 @@ def jacobian_document(
     if latex:
         doc["latex"] = {"map": f.latex(), "jacobian": J.latex()}
         if point is not None:
-            doc["latex"]["value"] = _value_latex(J, point, value)
+            doc["latex"]["value"] = value_latex(J, point, value)
     return doc
 
 
-def _value_latex(J: Jacobian, point: dict[str, Any], value: Any = None) -> str:
+def value_latex(J: Jacobian, point: dict[str, Any], value: Any = None) -> str:
+    """The Jacobian's exact value at ``point`` as LaTeX, ``J_f(args) = ...``.
+
+    >>> value_latex(examples.square().jacobian(), {"x": 3})
+    'J_f(3) = 6'
+    """
     value = J.at(point) if value is None else value
     rows, cols = value.shape
     cells = [[_latex.expr_latex(value[i, j]) for j in range(cols)] for i in range(rows)]
@@ -880,10 +885,16 @@ def _matrix_lines(cells: Sequence[Sequence[str]], indent: str, width: int) -> li
     return out
 
 
-def _stage_lines(
+def stage_lines(
     net: Any, digits: int | None, width: int = WIDTH
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """Each stage's formulas and layer Jacobian as text (numeric weights in textbook form)."""
+    """Each stage's formulas and layer Jacobian as text (numeric weights in textbook form).
+
+    >>> from symjac import mlp
+    >>> text, data = stage_lines(mlp([1, 1], weights=[[[2]]], biases=False), 4)
+    >>> text[:2], data[0]["name"]
+    (['stage 1: x -> p   (identity, 1 -> 1)', '    p = 2 x'], 'p')
+    """
     lines: list[str] = []
     data: list[dict[str, Any]] = []
     textbook = stage_formulas(net, digits) if digits is not None else None
@@ -977,8 +988,8 @@ def cmd_mlp(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any]
         *wrap(kind + ("; shown rounded to 4 digits" if digits else "")),
         "",
     ]
-    stage_lines, stage_data = _stage_lines(net, digits)
-    lines.extend(stage_lines)
+    stage_text, stage_data = stage_lines(net, digits)
+    lines.extend(stage_text)
     doc["stages"] = stage_data
     product = " ".join(f"J{k}" for k in range(len(net.layers), 0, -1))
     out = _tuple([s.name for s in net.stage_symbols[-1]])
@@ -1027,18 +1038,18 @@ def _mlp_at(
         named = [(f"J{k + 1}", m) for k, m in enumerate(ref.layers)]
         named += [("chain", ref.chain), ("whole", ref.whole)]
         doc["layers"] = [
-            {"name": name, "exact": _mp_rows(m, REFERENCE_DIGITS), "numeric": _mp_floats(m)}
+            {"name": name, "exact": mp_rows(m, REFERENCE_DIGITS), "numeric": _mp_floats(m)}
             for name, m in named[:-2]
         ]
         doc["chain"] = {
-            "exact": _mp_rows(ref.chain, REFERENCE_DIGITS),
+            "exact": mp_rows(ref.chain, REFERENCE_DIGITS),
             "numeric": _mp_floats(ref.chain),
         }
         doc["whole"] = {
-            "exact": _mp_rows(ref.whole, REFERENCE_DIGITS),
+            "exact": mp_rows(ref.whole, REFERENCE_DIGITS),
             "numeric": _mp_floats(ref.whole),
         }
-        shown = {name: _mp_rows(m) for name, m in named}
+        shown = {name: mp_rows(m) for name, m in named}
     else:
         stages = net.trace(exact_x)
         layer_values = [
@@ -1096,7 +1107,13 @@ def _weight_count(sizes: Sequence[int]) -> int:
 # -- demo -----------------------------------------------------------------------------------
 
 
-def _mp_rows(matrix: Any, digits: int = SHOWN_DIGITS) -> list[list[str]]:
+def mp_rows(matrix: Any, digits: int = SHOWN_DIGITS) -> list[list[str]]:
+    """A matrix of (mpmath) numbers as rows of ``digits``-digit strings.
+
+    >>> import mpmath, numpy as np
+    >>> mp_rows(np.array([[mpmath.mpf(1) / 3, mpmath.mpf(2)]], dtype=object), 4)
+    [['0.3333', '2.000']]
+    """
     return [[mp_text(v, digits) for v in row] for row in matrix.tolist()]
 
 

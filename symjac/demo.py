@@ -34,16 +34,16 @@ from symjac.cli import (
     SHOWN_DIGITS,
     CliError,
     Style,
-    _mp_rows,
-    _stage_lines,
-    _value_latex,
     examples_model,
     grid,
     jacobian_document,
     jacobian_text,
     layer_rule_entry,
+    mp_rows,
     mp_text,
     stage_formulas,
+    stage_lines,
+    value_latex,
 )
 from symjac.maps import VectorMap
 
@@ -325,7 +325,7 @@ def _examples_steps(n: Numbers, latex: bool) -> list[Step]:
     for k, (name, f, point) in enumerate(n.examples):
         if latex:
             J = f.jacobian()
-            lines = [f.latex(), J.latex(), _value_latex(J, point)]
+            lines = [f.latex(), J.latex(), value_latex(J, point)]
         else:
             lines = jacobian_text(f, point, Style(False))
         blocks: tuple[Block, ...] = (Lines(tuple(lines)),)
@@ -378,7 +378,7 @@ def _network_step(n: Numbers, latex: bool) -> Step:
         lines.append(rf"\frac{{\partial p}}{{\partial x}} = {product}")
         blocks.append(Lines(tuple(lines)))
     else:
-        blocks.append(Lines(tuple(_stage_lines(n.net, 4, WIDTH - 2)[0])))
+        blocks.append(Lines(tuple(stage_lines(n.net, 4, WIDTH - 2)[0])))
     blocks.append(Para("Chain rule as matrix multiplication: dp/dx = J3 J2 J1."))
     title = (
         f"The walkthrough's [1, 2, 2, 1] tanh network, its weights drawn after "
@@ -402,7 +402,7 @@ def _torch_step(n: Numbers) -> Step:
     for k, label in enumerate(["J1 (d a / d x)", "J2 (d b / d a)", "J3 (d p / d b)"]):
         tensor = run[f"J{k + 1}"]
         left = (f"{label} shape: {tensor.shape}", *str(tensor).splitlines())
-        exact = _mp_rows(n.ref.layers[k])
+        exact = mp_rows(n.ref.layers[k])
         if k == 2:  # the walkthrough's layer3 squeezes: J3 prints as a vector
             right = ("", "[" + ", ".join(exact[0]) + "]")
         else:
@@ -724,5 +724,5 @@ def run(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], li
         raise CliError(f"--seed must be a non-negative integer, got {args.seed}", EXIT_USAGE)
     numbers = compute(args.seed, args.x)
     steps = story(numbers, latex=args.latex)
-    stage_data = _stage_lines(numbers.net, 4)[1]
+    stage_data = stage_lines(numbers.net, 4)[1]
     return EXIT_OK, document(numbers, stage_data, args.latex), render(steps, style)
