@@ -41,6 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import symjac  # noqa: E402
 from symjac.chain import _kernel_label, chain_costs  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hessian as hessian_benchmark  # noqa: E402  (benchmarks/hessian.py: the PINN Hessian)
+
 torch.set_num_threads(1)
 
 NETS = {
@@ -539,7 +542,8 @@ def main() -> int:
     peaks = machine_peaks(args.quick)
     parts = [lambda: target_layer_jacobians(args.quick), lambda: target_whole(args.quick),
              target_scale, lambda: target_startup(args.quick),
-             lambda: compiled(args.quick, peaks)]  # fmt: skip
+             lambda: compiled(args.quick, peaks),
+             lambda: ROWS.extend(hessian_benchmark.run(args.quick))]  # fmt: skip
     from symjac import progress
 
     with progress.bar(len(parts), "benchmarks", unit="part") as shown:  # on a terminal only

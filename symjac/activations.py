@@ -103,6 +103,11 @@ class Activation:
             "gelu": lambda t: F.gelu(t),
             "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
         }
+        if self.name not in table:  # a custom activation: symjac's torch code for its expression
+            from symjac.numeric import compile_exprs
+
+            fn = compile_exprs([self.expr], [Z], (), "torch")
+            return lambda t: fn(t[..., None])
         return table[self.name]
 
 

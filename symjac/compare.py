@@ -528,10 +528,11 @@ class Row:
         return self.measurement.ok
 
     @property
-    def worst(self) -> tuple[int, int]:
-        """``(output index, input index)`` of the worst entry."""
+    def worst(self) -> tuple[int, ...]:
+        """``(output index, input index)`` of the worst entry; ``(output, input, input)``
+        for a ``hessian`` row."""
         w = self.measurement.worst
-        return (w[0], w[1]) if len(w) == 2 else (0, 0)
+        return tuple(w) if len(w) >= 2 else (0, 0)
 
     @property
     def computed(self) -> float:
@@ -567,6 +568,8 @@ class Row:
             "worst": {
                 "output": self.worst[0],
                 "input": self.worst[1],
+                # a Hessian row's entry d2 f_k / dx_i dx_j has a second input index
+                **({"input2": self.worst[2]} if len(self.worst) == 3 else {}),
                 "point": [_json_float(v) for v in self.point],
                 "computed": _json_float(m.computed),
                 "exact": mpmath.nstr(m.exact, 25) if not isinstance(m.exact, float) else m.exact,
@@ -711,7 +714,7 @@ class Report:
                     _g(m.max_abs),
                     _g(m.max_rel),
                     _g(m.max_ulps),
-                    f"{row.worst[0]},{row.worst[1]}",
+                    ",".join(str(i) for i in row.worst),
                     _g(m.computed, 4),
                     _g(float(m.exact), 4),
                     verdict,
@@ -792,7 +795,7 @@ class Report:
                 mark = f" [{notes.index(row.note) + 1}]"
             cells = [row.quantity, row.method, row.dtype, "x".join(str(s) for s in row.shape),
                      _g(m.max_abs), _g(m.max_rel), _g(m.max_ulps),
-                     f"{row.worst[0]},{row.worst[1]}", _g(m.computed, 4), _g(float(m.exact), 4)]  # fmt: skip
+                     ",".join(str(i) for i in row.worst), _g(m.computed, 4), _g(float(m.exact), 4)]  # fmt: skip
             tds = [
                 f'<td style="text-align:right">{esc(c)}</td>'
                 if i in right
@@ -828,7 +831,7 @@ class Report:
             f"<p><b>symjac.compare</b>: {esc(self.target)} at x = {esc(_fmt_point(self.point))}"
             f"<br>inputs ({esc(names)}); exact: mpmath, 50 digits; default tolerance: "
             f"{esc(tols)}</p>",
-            "<table>",
+            '<table cellpadding="3">',
             "<thead><tr>"
             + "".join(
                 f'<th style="text-align:{"right" if i in right else "left"}">{esc(h)}</th>'
@@ -902,6 +905,7 @@ def compare(
     rtol: float | None = None,
     ulps: float | None = None,
     allow_skipped: bool = False,
+    order: int = 1,
 ) -> Report:
     """Hold every torch Jacobian of ``target`` at ``x`` to the exact one, in each dtype.
 
@@ -918,7 +922,10 @@ def compare(
     (NOTE: no-vacuous-pass); symjac's own compiled Jacobian never skips, its
     errors propagate. A custom ``torch.autograd.Function`` in the model adds
     rows of its own for its ``backward`` (and ``jvp``), held to the exact
-    Jacobian of its ``forward`` (NOTE: custom-functions).
+    Jacobian of its ``forward`` (NOTE: custom-functions). ``order=2`` adds the
+    second-order rows of :mod:`symjac.second_order`: every torch Hessian (and
+    ``torch.func.jvp``/``vjp``) held to the exact one, with the second-order
+    tolerances (NOTE: second-order-tolerance there).
 
     >>> import symjac, torch
     >>> report = symjac.compare(torch.nn.Tanh(), [10.0], methods=["autograd"])
@@ -931,6 +938,8 @@ def compare(
     chosen = _check_methods(methods)
     if not isinstance(allow_skipped, bool):
         raise TypeError(f"allow_skipped must be True or False, got {allow_skipped!r}")
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"order must be 1 (Jacobians) or 2 (also Hessians), got {order!r}")
     tolerance("float64", rtol=rtol, ulps=ulps)  # validate once, with a clear message
     x64 = _as_point(x)
     if x64.ndim > 1:
@@ -956,6 +965,10 @@ def compare(
     original: list[Any] = []
     for dtype in names:
         _compare_dtype(tgt, dtype, x64, chosen, rtol, ulps, rows, notes, skipped, original)
+    if order == 2:
+        from symjac.second_order import add_second_order
+
+        add_second_order(tgt, names, x64, rows, notes, skipped, rtol=rtol, ulps=ulps)
     return Report(tgt.label, tuple(float(v) for v in x64), names, rows, notes, skipped,
                   tgt.input_names, allow_skipped=allow_skipped)  # fmt: skip
 

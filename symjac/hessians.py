@@ -94,9 +94,18 @@ def _local_kernel(activation: Activation, backend: str, digits: int | None = Non
 
 def _tanh_local(xp: Any, z: Any) -> tuple[Any, Any, Any]:
     t = xp.tanh(z)
-    e = xp.exp(-2.0 * abs(z))  # in (0, 1]: sech^2 = 4 e / (1 + e)^2, no cancellation
-    sech2 = 4.0 * e / ((1.0 + e) * (1.0 + e))
-    return t, sech2, -2.0 * t * sech2
+    # e = exp(-2|z|) in (0, 1]: sech^2 = 4 e / (1 + e)^2, no cancellation (in place: the
+    # arrays are (width, points) and each temporary is a pass over memory)
+    e = abs(z)
+    e *= -2.0
+    e = xp.exp(e, out=e)
+    d = e + 1.0
+    d *= d
+    e *= 4.0
+    e /= d
+    s2 = t * e
+    s2 *= -2.0
+    return t, e, s2
 
 
 def _sigmoid_local(xp: Any, z: Any) -> tuple[Any, Any, Any]:
@@ -225,6 +234,11 @@ class NetworkHessianFunction:
             for layer in net.layers
         ]
         self._torch_cache: dict[Any, list[Any]] = {}
+        # points per block: each stage carries (width, n + n (n + 1) / 2, points) numbers;
+        # about 40 000 of them (320 kB in float64) keep a block's passes in the L2 cache
+        n = self.n_in
+        widest = max([n, *(W.shape[0] for W, _, _, _ in self._layers)])
+        self._block = max(64, 40_000 // (widest * (n + n * (n + 1) // 2)))
 
     def __repr__(self) -> str:
         return f"NetworkHessianFunction(backend={self.backend!r}, {self.n_in} -> {self.n_out})"
@@ -263,7 +277,13 @@ class NetworkHessianFunction:
     def __call__(self, points: Any) -> Any:
         x = self._input(points)
         batch = tuple(x.shape[:-1])
-        _, _, H = self.forward(x.reshape(-1, self.n_in))
+        flat = x.reshape(-1, self.n_in)
+        B = self._block
+        if flat.shape[0] <= B:
+            H = self.forward(flat)[2]
+        else:  # blocks of points whose intermediates stay in the CPU cache: about 1.4x faster
+            parts = [self.forward(flat[i : i + B])[2] for i in range(0, flat.shape[0], B)]
+            H = np.concatenate(parts) if self.backend == "numpy" else __import__("torch").cat(parts)
         return H.reshape(*batch, *H.shape[1:])
 
     def forward(self, x: Any) -> tuple[Any, Any, Any]:
@@ -275,54 +295,56 @@ class NetworkHessianFunction:
         # elementwise products run along the long point axis. H is symmetric: only its
         # P = n (n + 1) / 2 entries k <= q are carried.
         rows, _ = _pairs(n)
-        a, At, Ht = x.T, None, None
+        width = n + len(rows)  # per neuron: n first derivatives, then the P second ones
+        if self.backend == "numpy":
+            empty: Callable[..., Any] = np.empty
+        else:
+            empty = functools.partial(xp.empty, dtype=x.dtype, device=x.device)
+        a, G = x.T, None
         for (W, b), (_, _, kernel, identity) in zip(self._params(x), self._layers):
             w, w_in = W.shape
             z = W @ a if b is None else W @ a + b[:, None]
-            if At is None:  # the first stage: Z' = W at every point
-                Zp, Zpp = W[:, :, None], None
-            else:
-                Zp = (W @ At.reshape(w_in, -1)).reshape(w, n, N)
-                Zpp = None if Ht is None else (W @ Ht.reshape(w_in, -1)).reshape(w, -1, N)
+            if G is None:  # the first stage: Z' = W at every point, Z'' = 0
+                Zp, Y = W[:, :, None], None
+            else:  # [Z', Z''] = W [A, H]: one matrix product
+                Y = (W @ G.reshape(w_in, -1)).reshape(w, width, N)
+                Zp = Y[:, :n]
             if identity:
-                a, At, Ht = z, xp.broadcast_to(Zp, (w, n, N)) if At is None else Zp, Zpp
+                if Y is None:
+                    Y = empty((w, width, N))
+                    Y[:, :n], Y[:, n:] = Zp, 0.0
+                a, G = z, Y
                 continue
             if isinstance(kernel, NumericFunction):
                 local = kernel(z[..., None])  # (w, N, 3): value, slope, curvature
                 s, s1, s2 = local[..., 0], local[..., 1], local[..., 2]
             else:
                 s, s1, s2 = kernel(xp, z)
-            a = s
-            At = s1[:, None, :] * Zp
             # H+ = s' Z'' + s'' Z' Z'^T on the pairs k <= q; the pairs (k, k..n-1) are one
             # contiguous block, so the outer product is n slice products (no gathers)
             sZ = s2[:, None, :] * Zp
-            if Zpp is None:
-                Ht = xp.empty((w, len(rows), N), dtype=s.dtype)
-                if self.backend == "torch":
-                    Ht = Ht.to(x.device)
+            blocks = [sZ[:, k : k + 1, :] * Zp[:, k:, :] for k in range(n)]
+            if Y is None:
+                Y = empty((w, width, N))
+                Y[:, :n] = s1[:, None, :] * Zp
+                start = n
+                for block in blocks:
+                    Y[:, start : start + block.shape[1]] = block
+                    start += block.shape[1]
             else:
-                Ht = Zpp
-                Ht *= s1[:, None, :]  # Zpp is this stage's own product: safe in place
-            start = 0
-            for k in range(n):
-                block = sZ[:, k : k + 1, :] * Zp[:, k:, :]
-                if Zpp is None:
-                    Ht[:, start : start + n - k, :] = block
-                else:
-                    Ht[:, start : start + n - k, :] += block
-                start += n - k
+                Y *= s1[:, None, :]  # A+ = s' Z' and s' Z'' in one pass (Y is this stage's own)
+                start = n
+                for block in blocks:
+                    Y[:, start : start + block.shape[1]] += block
+                    start += block.shape[1]
+            a, G = s, Y
+        At, Ht = G[:, :n], G[:, n:]
         m = a.shape[0]
         full = _full_index(n)
-        if self.backend == "numpy":
-            H = np.zeros((N, m, n, n)) if Ht is None else Ht[:, full, :].reshape(m, n, n, N)
-            if Ht is not None:
-                H = np.ascontiguousarray(np.moveaxis(H, -1, 0))
-            return np.ascontiguousarray(a.T), np.ascontiguousarray(np.moveaxis(At, -1, 0)), H
-        if Ht is None:  # a purely linear network
-            H = xp.zeros((N, m, n, n), dtype=x.dtype, device=x.device)
-        else:
-            H = Ht[:, full, :].reshape(m, n, n, N).movedim(-1, 0).contiguous()
+        if self.backend == "numpy":  # transpose, not moveaxis: its checks cost more at N = 1
+            H = np.ascontiguousarray(Ht[:, full, :].reshape(m, n, n, N).transpose(3, 0, 1, 2))
+            return a.T, At.transpose(2, 0, 1), H
+        H = Ht[:, full, :].reshape(m, n, n, N).movedim(-1, 0).contiguous()
         return a.T.contiguous(), At.movedim(-1, 0).contiguous(), H
 
 

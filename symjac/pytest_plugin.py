@@ -6,7 +6,8 @@ Installed with symjac, so any test can ask for it::
         jacobian_check(MyModel(), [0.5, -1.0], dtypes=["float64"])
 
 ``jacobian_check(target, x, ...)`` is :func:`symjac.testing.assert_jacobian_agrees`
-(same arguments, raises ``AssertionError`` with the worst entries); the fixture
+(same arguments, ``order=2`` for Hessians too; raises ``AssertionError`` with the worst
+entries); the fixture
 also keeps every :class:`~symjac.Report` it made in ``jacobian_check.reports``.
 This module imports nothing heavy, so loading the plugin costs nothing.
 
@@ -48,6 +49,7 @@ class JacobianCheck:
         methods: Sequence[str] | None = None,
         err_msg: str = "",
         allow_skipped: bool = False,
+        order: int = 1,
     ) -> Any:
         from symjac.testing import assert_jacobian_agrees
 
@@ -60,6 +62,7 @@ class JacobianCheck:
             methods=methods,
             err_msg=err_msg,
             allow_skipped=allow_skipped,
+            order=order,
         )
         self.reports.append(report)
         return report

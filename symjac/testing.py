@@ -59,6 +59,12 @@ def failure_message(report: Any, err_msg: str = "") -> str:
                 f"\n(worst entry: output {row.worst[0]}, input {row.worst[1]}, "
                 f"at the {row.dtype} point [{', '.join(repr(v) for v in row.point)}])"
             )
+        elif len(row.measurement.shape) == 3:  # a Hessian row: d2 f_k / dx_i dx_j
+            k, i, j = row.worst
+            text += (
+                f"\n(worst entry: output {k}, inputs {i} and {j}, "
+                f"at the {row.dtype} point [{', '.join(repr(v) for v in row.point)}])"
+            )
         if row.note and row.note not in text:
             text += f"\nnote: {row.note}"
         lines.extend("  " + line for line in text.splitlines())
@@ -78,11 +84,13 @@ def assert_jacobian_agrees(
     methods: Sequence[str] | None = None,
     err_msg: str = "",
     allow_skipped: bool = False,
+    order: int = 1,
 ) -> Any:
     """Raise ``AssertionError`` unless every torch Jacobian of ``target`` at ``x`` agrees.
 
     Runs :func:`symjac.compare` (same ``target``, ``x``, ``dtypes``,
-    ``methods``, ``rtol``, ``ulps``, ``allow_skipped``) and returns its
+    ``methods``, ``rtol``, ``ulps``, ``allow_skipped``, ``order``; ``order=2``
+    holds torch's Hessians, JVPs and VJPs to the exact ones too) and returns its
     :class:`~symjac.Report` when every row passes (``ok`` or ``convention``).
     A requested method that could not run fails the assertion, naming the
     method and the reason, unless ``allow_skipped=True``.
@@ -94,13 +102,23 @@ def assert_jacobian_agrees(
     ...
     AssertionError: Jacobians of Tanh [1, 1] at x = [10.0] disagree with the exact value: 3 of 3 rows fail
     ...
+    >>> symjac.testing.assert_jacobian_agrees(torch.nn.Tanh(), [0.5], order=2).row(
+    ...     "hessian", "grad(grad)", "float32").ok
+    True
     """
     from symjac.compare import compare
 
     if not isinstance(err_msg, str):
         raise TypeError(f"err_msg must be a string, got {type(err_msg).__name__}")
     report = compare(
-        target, x, dtypes, methods=methods, rtol=rtol, ulps=ulps, allow_skipped=allow_skipped
+        target,
+        x,
+        dtypes,
+        methods=methods,
+        rtol=rtol,
+        ulps=ulps,
+        allow_skipped=allow_skipped,
+        order=order,
     )
     if not report.ok:
         raise AssertionError(failure_message(report, err_msg))

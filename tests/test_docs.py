@@ -36,6 +36,8 @@ PUBLIC_MODULES = [
     "symjac.accuracy",
     "symjac.display",
     "symjac.progress",
+    "symjac.evaluation",
+    "symjac.second_order",
 ]
 
 
