@@ -36,6 +36,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from timing import fmt_time  # noqa: E402  (benchmarks/timing.py)
+
 import symjac  # noqa: E402
 from symjac.second_order import tolerance as second_order_tolerance  # noqa: E402
 from symjac.torch_ops import quiet_torch  # noqa: E402
@@ -74,14 +76,6 @@ def _medians(fns: list[Callable[[], Any]], reps: int, run: int = 1) -> list[floa
                 if run == 1 or k > 0:
                     ts.append(time.perf_counter() - t0)
     return [statistics.median(ts) for ts in times]
-
-
-def _fmt(t: float) -> str:
-    if t >= 1:
-        return f"{t:.2f} s"
-    if t >= 1e-3:
-        return f"{t * 1e3:.2f} ms"
-    return f"{t * 1e6:.1f} µs"
 
 
 def _rel(computed: np.ndarray, exact: np.ndarray) -> float:
@@ -132,8 +126,8 @@ def run(quick: bool = False) -> list[Row]:
                 (
                     f"PINN Hessian {SIZES}, N = {N}, {label} (float64; max rel err vs exact "
                     f"{err:.1e} at {sample} pts, vmap(hessian) {err_base:.1e})",
-                    _fmt(t),
-                    _fmt(t_base),
+                    fmt_time(t),
+                    fmt_time(t_base),
                     f"{ratio:.1f}x",
                     f">= {target:g}x",
                     "yes" if ratio >= target and err <= tol else "**no**",

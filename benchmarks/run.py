@@ -43,6 +43,7 @@ from symjac.chain import _kernel_label, chain_costs  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hessian as hessian_benchmark  # noqa: E402  (benchmarks/hessian.py: the PINN Hessian)
+from timing import fmt_time  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -92,14 +93,6 @@ def interleaved_medians(fns: list[Callable[[], Any]], reps: int) -> list[float]:
             fn()
             ts.append(time.perf_counter() - t0)
     return [statistics.median(ts) for ts in times]
-
-
-def fmt_time(t: float) -> str:
-    if t >= 1:
-        return f"{t:.2f} s"
-    if t >= 1e-3:
-        return f"{t * 1e3:.2f} ms"
-    return f"{t * 1e6:.1f} µs"
 
 
 def row(case: str, ours: str, base: str, ratio: str, target: str, met: bool | None) -> None:
