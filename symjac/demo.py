@@ -625,7 +625,12 @@ def _table_lines(block: Table, indent: str) -> list[str]:
 
 
 def render(steps: list[Step], style: Style | None = None, width: int = WIDTH) -> list[str]:
-    """The steps as lines of at most ``width`` columns (ANSI bold headings with ``style``)."""
+    """The steps as lines of at most ``width`` columns (ANSI bold headings with ``style``).
+
+    >>> steps = [Step("A title that is long enough to wrap", (Para("One short paragraph."),), 1)]
+    >>> render(steps, width=24)
+    ['1. A title that is long', '   enough to wrap', '  One short paragraph.']
+    """
     style = style or Style(False)
     out: list[str] = []
     for k, step in enumerate(steps):
