@@ -39,10 +39,12 @@ from sympy.core.cache import clear_cache  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import symjac  # noqa: E402
-from symjac.chain import _kernel_label, chain_costs  # noqa: E402
+from symjac.chain_numeric import chain_costs  # noqa: E402
+from symjac.kernels import kernel_label as _kernel_label  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hessian as hessian_benchmark  # noqa: E402  (benchmarks/hessian.py: the PINN Hessian)
+import tracing as tracing_benchmark  # noqa: E402  (benchmarks/tracing.py: reading models)
 from timing import fmt_time  # noqa: E402
 
 torch.set_num_threads(1)
@@ -536,7 +538,8 @@ def main() -> int:
     parts = [lambda: target_layer_jacobians(args.quick), lambda: target_whole(args.quick),
              target_scale, lambda: target_startup(args.quick),
              lambda: compiled(args.quick, peaks),
-             lambda: ROWS.extend(hessian_benchmark.run(args.quick))]  # fmt: skip
+             lambda: ROWS.extend(hessian_benchmark.run(args.quick)),
+             lambda: ROWS.extend(tracing_benchmark.run(args.quick))]  # fmt: skip
     from symjac import progress
 
     with progress.bar(len(parts), "benchmarks", unit="part") as shown:  # on a terminal only

@@ -10,8 +10,6 @@ Matrix([
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from symjac import examples, limits
@@ -21,7 +19,7 @@ from symjac.maps import Jacobian, VectorMap, jacobian
 
 if TYPE_CHECKING:  # imported on first use (start-up: ``symjac jacobian`` needs none of them)
     from symjac import testing
-    from symjac.compare import Report, compare, scan
+    from symjac.comparison import Report, compare, scan
     from symjac.hessians import Hessian, Laplacian, hessian, hvp, jvp, laplacian, vjp
     from symjac.networks import Layer, Network, Reference, mlp
     from symjac.numeric import NumericFunction
@@ -36,9 +34,9 @@ _LAZY = {
     "Network": "symjac.networks",
     "Reference": "symjac.networks",
     "mlp": "symjac.networks",
-    "Report": "symjac.compare",
-    "compare": "symjac.compare",
-    "scan": "symjac.compare",
+    "Report": "symjac.comparison",
+    "compare": "symjac.comparison",
+    "scan": "symjac.comparison",
     "NumericFunction": "symjac.numeric",
     "from_torch": "symjac.tracing",
     "testing": "symjac.testing",
@@ -85,37 +83,12 @@ __all__ = [
 ]
 
 
-class _Package(types.ModuleType):
-    """The ``symjac`` package, whose ``compare`` is the function, never the module.
-
-    NOTE: compare-name
-        ``symjac.compare`` is the function :func:`symjac.compare.compare`, defined in
-        the module of the same name. Importing that module anywhere (``from
-        symjac.compare import scan``) makes Python's import system set the
-        package attribute ``compare`` to the *module*, after the lazy lookup
-        below may already have bound the function, or before it could. So the
-        package refuses to let a submodule replace a public name that is a
-        function; ``sys.modules["symjac.compare"]`` is the module.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and name in _FUNCTION_NAMES:
-            return
-        super().__setattr__(name, value)
-
-
-#: public names that are functions although a submodule has the same name
-_FUNCTION_NAMES = frozenset({"compare"})
-sys.modules[__name__].__class__ = _Package
-
-
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'symjac' has no attribute {name!r}")
     loaded = importlib.import_module(module)
-    same = module == f"symjac.{name}" and name not in _FUNCTION_NAMES
-    value = loaded if same else getattr(loaded, name)
+    value = loaded if module == f"symjac.{name}" else getattr(loaded, name)
     globals()[name] = value
     return value
 

@@ -44,6 +44,7 @@ __all__ = [
     "FloatFormat",
     "Measurement",
     "Tolerance",
+    "as_exact",
     "dtype_name",
     "measure",
     "tolerance",
@@ -234,7 +235,13 @@ def _as_computed(values: Any) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _as_exact(values: Any) -> np.ndarray:
+def as_exact(values: Any) -> np.ndarray:
+    """``values`` (numbers, mpmath numbers, an array or a tensor) as an object array of
+    256-bit mpmath numbers, the form :func:`measure` compares in.
+
+    >>> as_exact([0.5, 2]).tolist()
+    [mpf('0.5'), mpf('2.0')]
+    """
     if type(values).__module__.startswith("torch"):
         values = values.detach().cpu().double().numpy()
     arr = np.asarray(values, dtype=object)
@@ -283,7 +290,7 @@ def ulp_distance(computed: Any, exact: Any, dtype: Any) -> Any:
     """
     fmt = FORMATS[dtype_name(dtype)]
     c = _as_computed(computed)
-    e = _as_exact(exact)
+    e = as_exact(exact)
     if c.shape != e.shape:
         raise ValueError(
             f"computed has shape {c.shape} but exact has shape {e.shape}; they must match"
@@ -402,7 +409,7 @@ def measure(
     if not isinstance(err_msg, str):
         raise TypeError(f"err_msg must be a string, got {type(err_msg).__name__}")
     c = _as_computed(computed)
-    e = _as_exact(exact)
+    e = as_exact(exact)
     if c.shape != e.shape:
         raise ValueError(
             f"{err_msg + ': ' if err_msg else ''}computed has shape {c.shape} but exact has shape "

@@ -82,33 +82,16 @@ class Activation:
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params)})"
 
     def torch_function(self) -> Callable[[Any], Any]:
-        """The torch function that computes this activation (used for twins and checks)."""
+        """The torch function that computes this activation (used for twins and checks).
+
+        Read from the one two-way table of torch spellings
+        (:data:`symjac.graph.primitives.ELEMENTWISE`); a custom Function is itself.
+        """
         if self.function is not None:
             return self.function
-        import torch
-        import torch.nn.functional as F
+        from symjac.torch_interop.reader import torch_function
 
-        p = dict(self.params)
-        table: dict[str, Callable[[Any], Any]] = {
-            "identity": lambda t: t,
-            "tanh": torch.tanh,
-            "sigmoid": torch.sigmoid,
-            "relu": torch.relu,
-            "softplus": lambda t: F.softplus(
-                t, beta=p.get("beta", 1), threshold=p.get("threshold", 20)
-            ),
-            "leaky_relu": lambda t: F.leaky_relu(t, p.get("negative_slope", 0.01)),
-            "elu": lambda t: F.elu(t, p.get("alpha", 1.0)),
-            "silu": F.silu,
-            "gelu": lambda t: F.gelu(t),
-            "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
-        }
-        if self.name not in table:  # a custom activation: symjac's torch code for its expression
-            from symjac.numeric import compile_exprs
-
-            fn = compile_exprs([self.expr], [Z], (), "torch")
-            return lambda t: fn(t[..., None])
-        return table[self.name]
+        return torch_function(self)
 
 
 def _exact(value: Any) -> sympy.Expr:
@@ -154,7 +137,51 @@ def _elu(alpha: float = 1.0) -> Activation:
     )
 
 
-#: activation name -> factory taking the activation's parameters as keywords
+def _kinked(name: str, expr: sympy.Expr, params: tuple[tuple[str, Any], ...], kinks: Any,
+            convention: str) -> Activation:  # fmt: skip
+    return Activation(name, expr, params, tuple(sympy.sympify(k) for k in kinks), convention)
+
+
+def _celu(alpha: float = 1.0) -> Activation:
+    a = _exact(alpha)
+    expr = sympy.Piecewise((Z, Z > 0), (a * (sympy.exp(Z / a) - 1), True))
+    return Activation("celu", expr, (("alpha", alpha),))  # C1 at 0: no kink
+
+
+def _hardtanh(min_val: float = -1.0, max_val: float = 1.0) -> Activation:
+    lo, hi = _exact(min_val), _exact(max_val)
+    return _kinked("hardtanh", sympy.Max(lo, sympy.Min(hi, Z)),
+                   (("min_val", min_val), ("max_val", max_val)), (lo, hi),
+                   "torch uses hardtanh' = 0 at min_val and max_val")  # fmt: skip
+
+
+def _clamp(min: float | None = None, max: float | None = None) -> Activation:
+    expr: sympy.Expr = Z
+    kinks = []
+    if max is not None:
+        expr = sympy.Min(_exact(max), expr)
+        kinks.append(_exact(max))
+    if min is not None:
+        expr = sympy.Max(_exact(min), expr)
+        kinks.insert(0, _exact(min))
+    return _kinked("clamp", expr, (("min", min), ("max", max)), kinks,
+                   "torch uses clamp' = 1 at min and max")  # fmt: skip
+
+
+def _power(exponent: float = 2.0) -> Activation:
+    e = _exact(exponent)
+    fractional = e.is_Rational and not e.is_integer
+    kinks = (0,) if fractional or e.is_negative else ()
+    return _kinked("pow", Z**e, (("exponent", exponent),), kinks,
+                   "torch's pow at 0 gives inf or nan for this exponent")  # fmt: skip
+
+
+# torch's SELU constants, as the doubles torch computes with (NOTE: honest-reference)
+_SELU_ALPHA, _SELU_SCALE = _exact(1.6732632423543772), _exact(1.0507009873554805)
+_HARD = sympy.Max(0, sympy.Min(1, Z / 6 + sympy.Rational(1, 2)))  # relu6(z + 3) / 6
+
+#: activation name -> factory taking the activation's parameters as keywords; elementwise
+#: functions of one tensor read from torch models (graph primitives) live here as well
 ACTIVATIONS: dict[str, Callable[..., Activation]] = {
     "identity": lambda: Activation("identity", Z),
     "tanh": lambda: Activation("tanh", sympy.tanh(Z)),
@@ -173,6 +200,46 @@ ACTIVATIONS: dict[str, Callable[..., Activation]] = {
         / 2
         * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (Z + sympy.Rational(44715, 10**6) * Z**3))),
     ),
+    "selu": lambda: _kinked(
+        "selu",
+        _SELU_SCALE * sympy.Piecewise((Z, Z > 0), (_SELU_ALPHA * (sympy.exp(Z) - 1), True)),
+        (),
+        (0,),
+        "torch uses scale*alpha = 1.7581 at z = 0",
+    ),
+    "celu": _celu,
+    "mish": lambda: Activation("mish", Z * sympy.tanh(softplus(Z))),
+    "hardtanh": _hardtanh,
+    "relu6": lambda: _kinked(
+        "relu6", sympy.Min(6, sympy.Max(0, Z)), (), (0, 6), "torch uses relu6' = 0 at 0 and at 6"
+    ),
+    "hardsigmoid": lambda: _kinked(
+        "hardsigmoid", _HARD, (), (-3, 3), "torch uses hardsigmoid' = 0 at -3 and 3"
+    ),
+    "hardswish": lambda: _kinked(
+        "hardswish", Z * _HARD, (), (-3, 3), "torch uses the inner side's slope at -3 and 3"
+    ),
+    "softsign": lambda: Activation("softsign", Z / (1 + sympy.Abs(Z))),
+    "tanhshrink": lambda: Activation("tanhshrink", Z - sympy.tanh(Z)),
+    "logsigmoid": lambda: Activation("logsigmoid", -softplus(-Z)),
+    "sin": lambda: Activation("sin", sympy.sin(Z)),
+    "cos": lambda: Activation("cos", sympy.cos(Z)),
+    "exp": lambda: Activation("exp", sympy.exp(Z)),
+    "log": lambda: Activation("log", sympy.log(Z)),
+    "sqrt": lambda: _kinked("sqrt", sympy.sqrt(Z), (), (0,), "torch gives inf at 0"),
+    "abs": lambda: _kinked("abs", sympy.Abs(Z), (), (0,), "torch uses abs'(0) = 0"),
+    "square": lambda: Activation("square", Z**2),
+    "reciprocal": lambda: Activation("reciprocal", 1 / Z),
+    "rsqrt": lambda: Activation("rsqrt", 1 / sympy.sqrt(Z)),
+    "neg": lambda: Activation("neg", -Z),
+    "sinh": lambda: Activation("sinh", sympy.sinh(Z)),
+    "cosh": lambda: Activation("cosh", sympy.cosh(Z)),
+    "atan": lambda: Activation("atan", sympy.atan(Z)),
+    "erf": lambda: Activation("erf", sympy.erf(Z)),
+    "log1p": lambda: Activation("log1p", sympy.log(1 + Z)),
+    "expm1": lambda: Activation("expm1", sympy.exp(Z) - 1),
+    "clamp": _clamp,
+    "pow": _power,
 }
 
 
@@ -189,7 +256,7 @@ def get_activation(activation: str | Activation, **params: Any) -> Activation:
     >>> get_activation("swish")
     Traceback (most recent call last):
     ...
-    ValueError: unknown activation 'swish'; supported: elu, gelu, gelu_tanh, identity, leaky_relu, relu, sigmoid, silu, softplus, tanh
+    ValueError: unknown activation 'swish'; supported: abs, atan, celu, clamp, cos, cosh, ..., tanh, tanhshrink
     """
     if isinstance(activation, Activation):
         return activation

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,20 +240,11 @@ def _trace_forward(call: FunctionCall) -> Any:
 
 
 def _where(node: Any) -> str:
-    """`` (file:line: code)`` of the user's line that made ``node``, from fx's stack trace."""
-    import os
+    """`` (at file:line: code)`` of the user's line that made ``node``, from fx's stack trace."""
+    from symjac.torch_interop.reader import source_of
 
-    import torch
-
-    skip = (os.path.dirname(torch.__file__), os.path.dirname(__file__))
-    lines = (node.meta.get("stack_trace") or "").splitlines()
-    found = ""
-    for i, line in enumerate(lines):
-        match = re.match(r'\s*File "(.+)", line (\d+), in ', line)
-        if match and not match.group(1).startswith(skip):
-            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            found = f" (at {match.group(1)}:{match.group(2)}: {code})" if code else ""
-    return found
+    found = source_of(node)
+    return f" (at {found})" if found and ": " in found else ""
 
 
 def _constant(gm: Any, target: str, call: FunctionCall) -> sympy.Expr:

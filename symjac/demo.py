@@ -34,7 +34,6 @@ from symjac.cli import (
     SHOWN_DIGITS,
     CliError,
     Style,
-    examples_model,
     grid,
     jacobian_document,
     jacobian_text,
@@ -231,6 +230,7 @@ def compute(seed: int, x: float) -> Numbers:
     import torch
 
     from symjac.accuracy import tolerance, ulp, ulp_distance
+    from symjac.torch_interop.files import examples_model
     from symjac.tracing import from_torch
 
     model = examples_model(seed)

@@ -14,7 +14,7 @@ In Jupyter every object renders as math or HTML: a :class:`~symjac.Jacobian`,
 a :class:`~symjac.VectorMap` and a :class:`~symjac.Network` as LaTeX, the list
 of layer Jacobians as :math:`J_1 = \dots,\ J_2 = \dots` side by side
 (:class:`LayerJacobians`), a :class:`~symjac.Report` as a coloured table and a
-:class:`~symjac.compare.Scan` as its plot.
+:class:`~symjac.comparison.Scan` as its plot.
 
 >>> import symjac
 >>> net = symjac.mlp([1, 1, 1], weights=[[[0.5]], [[3]]], biases=False, activation="tanh")

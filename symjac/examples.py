@@ -62,7 +62,7 @@ def small_mlp(seed: int = 0) -> Any:
     """
     import torch
 
-    from symjac._small_mlp import SmallMLP
+    from symjac.torch_interop.small_mlp import SmallMLP
 
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")

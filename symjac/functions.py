@@ -3,7 +3,7 @@
 NOTE: function-table
     Everything that turns a SymPy expression into numbers (the NumPy, torch and
     mpmath code generators in :mod:`symjac.numeric`, the torch twin of a map in
-    :mod:`symjac.compare`) and everything that turns text into SymPy (the safe
+    :mod:`symjac.comparison`) and everything that turns text into SymPy (the safe
     parser in :mod:`symjac.parsing`) reads this module. A function missing here
     is unsupported everywhere, with an error that names it; adding a row adds
     it everywhere at once.

@@ -226,8 +226,7 @@ class NetworkHessianFunction:
         self.n_in, self.n_out = net.sizes[0], net.sizes[-1]
         self._layers = [
             (
-                np.array(layer.weight.tolist(), dtype=np.float64),
-                None if layer.bias is None else np.array(list(layer.bias), dtype=np.float64),
+                *layer.arrays(),
                 _fast_local(layer.activation) or _local_kernel(layer.activation, backend),
                 _is_identity(layer.activation),
             )

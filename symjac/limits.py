@@ -65,6 +65,9 @@ class Limits:
     #: built or loaded: each weight becomes an exact rational (about 1e-4 s to read, a few
     #: times that to check), so the default reads in seconds to tens of seconds
     max_weights: int = 200_000
+    #: numbers of one module read by ``from_torch``, held as float64 arrays (8 bytes each)
+    #: and made exact only where shown or asked for symbolically (NOTE: lazy-weights)
+    max_read_weights: int = 20_000_000
     #: bytes of one model file, on disk and uncompressed (the sum of a zip archive's
     #: records), checked before ``torch.load`` allocates them
     max_file_bytes: int = 64 * 2**20
@@ -106,7 +109,7 @@ def override(**changes: int) -> Iterator[Limits]:
         _LIMITS.reset(token)
 
 
-def check_weights(count: int, what: str) -> None:
+def check_weights(count: int, what: str, limit: str = "max_weights") -> None:
     """Refuse ``what`` (a network or file holding ``count`` weights) above ``max_weights``.
 
     Called before anything is allocated, so a size such as ``[1, 10**9, 1]`` is
@@ -120,12 +123,17 @@ def check_weights(count: int, what: str) -> None:
     """
     from symjac.exceptions import LimitError
 
-    cap = current().max_weights
+    cap = getattr(current(), limit)
     if count > cap:
+        why = (
+            "reads each one as an exact rational"
+            if limit == "max_weights"
+            else "holds them in memory"
+        )
         raise LimitError(
-            f"{what} has {_int_text(count)} weights and biases; the limit is max_weights={cap} (symjac "
-            "reads each one as an exact rational); use a smaller model, or raise the limit "
-            "with symjac.limits.override(max_weights=...)"
+            f"{what} has {_int_text(count)} weights and biases; the limit is {limit}={cap} (symjac "
+            f"{why}); use a smaller model, or raise the limit with "
+            f"symjac.limits.override({limit}=...)"
         )
 
 

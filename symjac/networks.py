@@ -43,6 +43,7 @@ from symjac.activations import Activation, Z, get_activation
 from symjac.chain import layer_matrix, layer_outputs
 from symjac.display import DIGITS, LayerJacobians
 from symjac.exceptions import LimitError
+from symjac.layer import Layer
 from symjac.maps import Jacobian, VectorMap
 from symjac.variables import exact_number, exact_point
 
@@ -50,31 +51,6 @@ if TYPE_CHECKING:
     from symjac.hessians import Hessian
 
 __all__ = ["Layer", "Network", "Reference", "mlp"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Layer:
-    """One stage: ``activation(weight @ s + bias)``, with exact SymPy weights.
-
-    ``weight`` has shape ``(out, in)`` and ``bias`` ``(out, 1)`` (or ``None``).
-    ``squeeze`` records that the output is squeezed to a scalar (the seed's
-    ``layer3``), which does not change the Jacobian's rows.
-
-    >>> import sympy
-    >>> layer = Layer(sympy.ImmutableMatrix([[2, 0]]), None, get_activation("identity"))
-    >>> layer.shape
-    (1, 2)
-    """
-
-    weight: sympy.ImmutableMatrix
-    bias: sympy.ImmutableMatrix | None
-    activation: Activation
-    squeeze: bool = False
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(out_features, in_features)``."""
-        return tuple(self.weight.shape)  # type: ignore[return-value]
 
 
 @dataclasses.dataclass
@@ -106,7 +82,7 @@ def _mp_activation(activation: Activation, digits: int) -> tuple[Any, Any]:
 
     value = compile_exprs([activation.expr], [Z], (1,), "mpmath", digits=digits)
     slope = compile_exprs([activation.derivative], [Z], (1,), "mpmath", digits=digits)
-    return value._kernel, slope._kernel
+    return value.kernel, slope.kernel
 
 
 @functools.cache
@@ -196,9 +172,7 @@ class Network:
         ]
         params: set[sympy.Symbol] = set()
         for layer in layers:
-            params |= layer.weight.free_symbols
-            if layer.bias is not None:
-                params |= layer.bias.free_symbols
+            params |= layer.free_symbols
         self.params = tuple(sorted(params, key=lambda s: s.name))
 
     # -- structure --------------------------------------------------------------------------
@@ -470,7 +444,7 @@ class Network:
         True
         """
         self._require_concrete("numeric()")
-        from symjac.chain import compile_network
+        from symjac.chain_numeric import compile_network
 
         return compile_network(self, backend)
 
@@ -541,8 +515,7 @@ class Network:
                 )
             replace[by_name[name]] = exact_number(value, label=str(name))
         layers = [
-            dataclasses.replace(
-                layer,
+            layer.replace(
                 weight=layer.weight.xreplace(replace),
                 bias=None if layer.bias is None else layer.bias.xreplace(replace),
             )

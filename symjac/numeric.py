@@ -413,7 +413,8 @@ class NumericFunction:
         digits: int | None,
         context: Any = None,
     ):
-        self._kernel = kernel
+        #: the generated function itself, called with the backend's arrays (no checks)
+        self.kernel = kernel
         self.backend = backend
         self.inputs = tuple(inputs)
         self.out_shape = out_shape
@@ -460,7 +461,7 @@ class NumericFunction:
             arr = arr[None]
         out = np.zeros(batch + self.out_shape)
         with np.errstate(all="ignore"):
-            return self._kernel(arr, out)
+            return self.kernel(arr, out)
 
     def _call_torch(self, points: Any) -> Any:
         import torch
@@ -477,7 +478,7 @@ class NumericFunction:
         self._check_shape(tuple(points.shape))
         if points.ndim == 0:
             points = points[None]
-        return self._kernel(points, None)
+        return self.kernel(points, None)
 
     def _call_mpmath(self, points: Any) -> np.ndarray:
         from symjac.variables import exact_number
@@ -502,7 +503,7 @@ class NumericFunction:
                     if exact.is_Rational
                     else ctx.mpf(str(sympy.N(exact, ctx.dps + 15)))
                 )
-            result = self._kernel(*values)
+            result = self.kernel(*values)
             out[k] = np.array(result, dtype=object).reshape(self.out_shape) if size else out[k]
         return out.reshape(batch + self.out_shape)
 

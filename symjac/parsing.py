@@ -595,6 +595,14 @@ class _Builder:
         return constructor(*args)
 
 
+def _bound(value: int, cap: int, what: str, name: str) -> None:
+    """A parser limit: ``expression <what>`` names the cap and the way to raise it."""
+    if value > cap:
+        raise LimitError(
+            f"expression {what.format(cap)} or raise symjac.limits.override({name}=...))"
+        )
+
+
 def _count_nodes(tree: ast.AST) -> None:
     lim = limits.current()
     count = calls = 0
@@ -602,26 +610,15 @@ def _count_nodes(tree: ast.AST) -> None:
     families = ((ast.Add, ast.Sub), (ast.Mult, ast.Div))
     while stack:
         node, depth = stack.pop()
-        if depth > lim.max_depth:
-            raise LimitError(
-                f"expression nests deeper than {lim.max_depth} levels "
-                "(simplify it or raise symjac.limits.override(max_depth=...))"
-            )
+        _bound(depth, lim.max_depth, "nests deeper than {} levels (simplify it", "max_depth")
         if isinstance(node, ast.expr):
             count += 1
-            if count > lim.max_nodes:
-                raise LimitError(
-                    f"expression has more than {lim.max_nodes} syntax nodes "
-                    "(split it or raise symjac.limits.override(max_nodes=...))"
-                )
+            _bound(count, lim.max_nodes, "has more than {} syntax nodes (split it", "max_nodes")
         if isinstance(node, ast.Call):
             calls += 1
-            if calls > lim.max_functions:
-                raise LimitError(
-                    f"expression calls functions more than {lim.max_functions} times; each "
-                    "costs SymPy milliseconds to build, differentiate and evaluate (split it "
-                    "or raise symjac.limits.override(max_functions=...))"
-                )
+            _bound(calls, lim.max_functions, "calls functions more than {} times; each costs "
+                   "SymPy milliseconds to build, differentiate and evaluate (split it",
+                   "max_functions")  # fmt: skip
         # flat +/- and * / chains are built without recursion; everything else nests
         for child in ast.iter_child_nodes(node):
             if not isinstance(child, ast.expr):

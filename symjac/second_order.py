@@ -2,7 +2,7 @@ r"""Second-order rows of :func:`symjac.compare` (``order=2``): Hessians, JVPs an
 
 For each requested dtype, every way torch computes a Hessian is held to the exact
 Hessian of the function torch computes in that dtype (NOTE: honest-reference in
-:mod:`symjac.compare`: the cast weights at the cast point), through the same
+:mod:`symjac.comparison`: the cast weights at the cast point), through the same
 :func:`symjac.accuracy.measure` as the first-order rows:
 
 * quantity ``hessian`` (shape ``m x n x n``), methods ``hessian``
@@ -82,14 +82,18 @@ NOTE: second-order-tolerance
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mpmath
 import numpy as np
 
-from symjac.accuracy import Tolerance, measure
+from symjac.accuracy import Tolerance
 from symjac.accuracy import tolerance as first_order_tolerance
 from symjac.torch_ops import quiet_torch
+
+if TYPE_CHECKING:
+    from symjac.comparison.collect import Collector
+    from symjac.comparison.targets import Target
 
 __all__ = ["HESSIAN_METHODS", "PRODUCT_METHODS", "SECOND_ORDER_TOLERANCES", "tolerance"]
 
@@ -190,30 +194,20 @@ def _sums(exact: np.ndarray, axis: int) -> np.ndarray:
     return np.array([[mpmath.fsum(exact[:, j]) for j in range(cols)]], dtype=object)
 
 
-def add_second_order(
-    tgt: Any,
-    dtypes: Sequence[str],
-    x64: np.ndarray,
-    rows: list[Any],
-    notes: list[str],
-    skipped: list[str],
-    *,
-    rtol: float | None,
-    ulps: float | None,
-) -> None:
-    """Append the second-order rows of ``compare(..., order=2)`` (called by :func:`compare`).
+def add_second_order(tgt: Target, dtypes: Sequence[str], x64: np.ndarray, out: Collector) -> None:
+    """Append the second-order rows of ``compare(..., order=2)`` (called by :func:`symjac.compare`).
 
-    ``tgt`` is compare's target; a method that cannot run is recorded in ``skipped``
-    (NOTE: no-vacuous-pass); torch.func methods that cannot apply to the target (a custom
-    autograd.Function without ``setup_context``) are left out with a note.
+    ``tgt`` is compare's target (NOTE: target-protocol) and ``out`` its collector, whose
+    ``rtol``/``ulps`` override the tolerances; a method that cannot run is recorded in
+    ``skipped`` (NOTE: no-vacuous-pass); torch.func methods that cannot apply to the
+    target (a custom autograd.Function without ``setup_context``) are left out with a note.
 
     >>> import symjac, torch
     >>> report = symjac.compare(symjac.examples.quadratic(), [1.0, 2.0], "float64", order=2)
     >>> report.row("hessian", "jacfwd(rev)", "float64").max_abs  # H = [[2, 3], [3, 2]]
     0.0
     """
-    from symjac.compare import Row
-
+    rtol, ulps = out.rtol, out.ulps
     inapplicable = tgt.inapplicable()
     hessians = list(HESSIAN_METHODS)
     products = list(PRODUCT_METHODS)
@@ -221,13 +215,13 @@ def add_second_order(
         if transform in inapplicable:
             hessians = [h for h in hessians if h != method]
             products = [p for p in products if p[1] != method]
-            notes.append(f"{method} is not run: {inapplicable[transform]}")
+            out.note(f"{method} is not run: {inapplicable[transform]}")
     tols = "; ".join(
         f"{d} rtol {tolerance(d, rtol=rtol, ulps=ulps).rtol:g} or "
         f"{tolerance(d, rtol=rtol, ulps=ulps).ulps:g} ULPs"
         for d in dtypes
     )
-    notes.append(
+    out.note(
         "second order: hessian rows are torch.func.hessian (hessian), "
         "torch.func.jacfwd(torch.func.jacrev) (jacfwd(rev)), torch.autograd.functional.hessian "
         "(autograd), double backward with create_graph=True (grad(grad)) and symjac's kernel, "
@@ -236,80 +230,36 @@ def add_second_order(
         "v and u all ones, within the first-order tolerance"
     )
     for dtype in dtypes:
-        _dtype_rows(tgt, dtype, x64, hessians, products, rows, skipped, rtol, ulps, Row)
+        _dtype_rows(tgt, dtype, x64, hessians, products, out)
 
 
 def _dtype_rows(
-    tgt: Any,
+    tgt: Target,
     dtype: str,
     x64: np.ndarray,
     hessians: Sequence[str],
     products: Sequence[tuple[str, str]],
-    rows: list[Any],
-    skipped: list[str],
-    rtol: float | None,
-    ulps: float | None,
-    Row: Any,
+    out: Collector,
 ) -> None:
-    from symjac.compare import _layer_function, _map_conventions, _map_exact, _network_conventions
-
-    var = tgt.variant(dtype, x64)
-    base_note = "; ".join(var.notes)
+    checks = tgt.checks(dtype, x64)
+    var = checks.variant
     m, n = tgt.n_out, tgt.n_in
-    if tgt.map is not None:
-        fn = tgt.twin
-        exact_h = tgt.map.hessian().reference(list(var.point))
-        exact_j = _map_exact(tgt, var.point)
-        convention = _map_conventions(tgt, var.point)
-        own = tgt.map.hessian().numeric("torch")
-    else:
-        fn = var.module
-        exact_h = var.network.hessian().reference(list(var.point))
-        ref = var.network.reference(list(var.point))
-        exact_j = ref.whole
-        import torch
-
-        layer_fns = [_layer_function(lin, layer)
-                     for lin, layer in zip(var.linears, var.network.layers)]  # fmt: skip
-        stages = [var.x]
-        with torch.no_grad():
-            for layer_fn in layer_fns:
-                stages.append(layer_fn(stages[-1]).reshape(-1))
-        convention = "; ".join(_network_conventions(var, ref, stages).values())
-        own = var.network.hessian().numeric("torch")
-
-    def add(quantity: str, method: str, value: Any, exact: np.ndarray, tol: Tolerance) -> None:
-        meas = measure(
-            value.detach().cpu().double().reshape(exact.shape).numpy(),
-            exact,
-            dtype,
-            rtol=tol.rtol,
-            ulps=tol.ulps,
-            err_msg=f"{quantity} by {method} in {dtype}",
-            convention=convention,
-        )
-        text = "; ".join(p for p in (base_note, convention) if p)
-        rows.append(Row(quantity, method, meas, var.point, text))
-
-    def attempt(quantity: str, method: str, compute: Callable[[], Any]) -> Any:
-        try:  # a method that cannot run is recorded, never dropped (NOTE: no-vacuous-pass)
-            return compute()
-        except Exception as err:
-            first = (str(err).splitlines() or [type(err).__name__])[0][:120]
-            skipped.append(f"{quantity} by {method} in {dtype}: {type(err).__name__}: {first}")
-            return None
-
-    tol2 = tolerance(dtype, rtol=rtol, ulps=ulps)
+    fn, exact_j, convention = checks.function, checks.exact, checks.convention
+    exact_h = tgt.exact_hessian(var)
+    rows = out.dtype(dtype, var.point, var.notes)
+    tol2 = tolerance(dtype, rtol=out.rtol, ulps=out.ulps)
     for method in hessians:
         if method == "symjac":  # symjac's own kernel: its errors propagate
-            value = own(var.x).reshape(m, n, n)
+            value = tgt.own_hessian(var)(var.x).reshape(m, n, n)
         else:
-            value = attempt("hessian", method, lambda method=method: _hessian(method, fn, var.x, m))
+            value = rows.attempt(
+                "hessian", method, lambda method=method: _hessian(method, fn, var.x, m)
+            )
         if value is not None:
-            add("hessian", method, value, exact_h, tol2)
-    tol1 = first_order_tolerance(dtype, rtol=rtol, ulps=ulps)
+            rows.add("hessian", method, value, exact_h, convention, tolerance=tol2)
+    tol1 = first_order_tolerance(dtype, rtol=out.rtol, ulps=out.ulps)
     for quantity, method in products:
-        value = attempt(quantity, method, lambda q=quantity: _product(q, fn, var.x, m))
+        value = rows.attempt(quantity, method, lambda q=quantity: _product(q, fn, var.x, m))
         if value is not None:
             exact = _sums(exact_j, 1 if quantity == "jvp" else 0)
-            add(quantity, method, value, exact, tol1)
+            rows.add(quantity, method, value, exact, convention, tolerance=tol1)

@@ -45,7 +45,7 @@ def failure_message(report: Any, err_msg: str = "") -> str:
     if err_msg:
         lines.append(err_msg)
     if report.skipped and not report.allow_skipped:
-        # NOTE: no-vacuous-pass in symjac.compare: a skip fails the check, and says why
+        # NOTE: no-vacuous-pass in symjac.comparison.report: a skip fails the check, and says why
         lines.append("")
         lines.append("could not run (pass allow_skipped=True to accept this):")
         lines.extend(f"  {item}" for item in report.skipped)
@@ -106,7 +106,7 @@ def assert_jacobian_agrees(
     ...     "hessian", "grad(grad)", "float32").ok
     True
     """
-    from symjac.compare import compare
+    from symjac.comparison import compare
 
     if not isinstance(err_msg, str):
         raise TypeError(f"err_msg must be a string, got {type(err_msg).__name__}")

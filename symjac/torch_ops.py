@@ -37,6 +37,7 @@ import sympy
 
 from symjac.activations import Activation, get_activation
 from symjac.functions import BACKEND_FUNCTIONS, sigmoid
+from symjac.graph.primitives import ELEMENTWISE
 from symjac.variables import exact_number
 
 __all__ = [
@@ -48,8 +49,13 @@ __all__ = [
     "quiet_torch",
 ]
 
-#: tensor methods that are activations without parameters -> activation name
-METHOD_ACTIVATIONS = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu"}
+#: tensor methods that are activations without parameters -> activation name (from the table)
+METHOD_ACTIVATIONS = {
+    method: name
+    for name, reading in ELEMENTWISE.items()
+    for method in reading.methods
+    if not reading.params
+}
 
 
 @contextlib.contextmanager
@@ -83,34 +89,43 @@ def quiet_torch() -> Iterator[None]:
         yield
 
 
+def _tabled(op: str, target: Any) -> str | None:
+    """The elementwise table's activation name for an fx ``(op, target)``, if any."""
+    from symjac.torch_interop.reader import torch_targets
+
+    entry = torch_targets().get((op, target))
+    return entry[1] if entry is not None and entry[0] == "elementwise" else None
+
+
+def _make(name: str, params: dict[str, Any]) -> Activation | None:
+    if name == "gelu" and params.pop("approximate", "none") == "tanh":
+        name = "gelu_tanh"
+    if name == "pow" and not isinstance(params.get("exponent"), (int, float)):
+        return None  # pow(c, x) or pow(x, y): not an activation of one input
+    try:
+        return get_activation(name, **{k: float(v) for k, v in params.items() if v is not None})
+    except (TypeError, ValueError):
+        return None
+
+
 def module_activation(module: Any) -> Activation | None:
     """The activation an ``nn`` module computes, or ``None`` if it is not one.
+
+    Read from the one table of torch spellings (``symjac.graph.primitives.ELEMENTWISE``).
 
     >>> import torch
     >>> module_activation(torch.nn.LeakyReLU(0.2)).label
     'leaky_relu(negative_slope=0.2)'
     """
-    from torch import nn
+    from symjac.graph.primitives import ELEMENTWISE
 
-    if isinstance(module, nn.Tanh):
-        return get_activation("tanh")
-    if isinstance(module, nn.Sigmoid):
-        return get_activation("sigmoid")
-    if isinstance(module, nn.ReLU):
-        return get_activation("relu")
-    if isinstance(module, nn.LeakyReLU):
-        return get_activation("leaky_relu", negative_slope=float(module.negative_slope))
-    if isinstance(module, nn.ELU):
-        return get_activation("elu", alpha=float(module.alpha))
-    if isinstance(module, nn.Softplus):
-        return get_activation(
-            "softplus", beta=float(module.beta), threshold=float(module.threshold)
-        )
-    if isinstance(module, nn.SiLU):
-        return get_activation("silu")
-    if isinstance(module, nn.GELU):
-        return get_activation("gelu_tanh" if module.approximate == "tanh" else "gelu")
-    return None
+    name = _tabled("call_module", type(module))
+    if name is None:
+        return None
+    params = {sym: getattr(module, kw) for sym, kw, _ in ELEMENTWISE[name].params}
+    if name == "gelu":
+        params["approximate"] = module.approximate
+    return _make(name, params)
 
 
 def function_activation(
@@ -122,39 +137,18 @@ def function_activation(
     >>> function_activation(torch.nn.functional.elu, (0.5,), {}).label
     'elu(alpha=0.5)'
     """
-    import torch
-    import torch.nn.functional as F
+    from symjac.graph.primitives import ELEMENTWISE
 
-    def arg(index: int, name: str, default: Any) -> Any:
-        # ``args`` are the positional arguments after the input tensor: index 0 is the first
-        if len(args) > index:
-            return args[index]
-        return kwargs.get(name, default)
-
-    simple = {
-        torch.tanh: "tanh",
-        F.tanh: "tanh",
-        torch.sigmoid: "sigmoid",
-        F.sigmoid: "sigmoid",
-        torch.relu: "relu",
-        F.relu: "relu",
-        F.silu: "silu",
+    name = _tabled("call_function", target)
+    if name is None:
+        return None
+    params = {
+        sym: args[pos] if len(args) > pos else kwargs.get(kw)
+        for sym, kw, pos in ELEMENTWISE[name].params
     }
-    if target in simple:
-        return get_activation(simple[target])
-    if target is F.leaky_relu:
-        return get_activation("leaky_relu", negative_slope=float(arg(0, "negative_slope", 0.01)))
-    if target is F.elu:
-        return get_activation("elu", alpha=float(arg(0, "alpha", 1.0)))
-    if target is F.softplus:
-        return get_activation(
-            "softplus", beta=float(arg(0, "beta", 1.0)), threshold=float(arg(1, "threshold", 20.0))
-        )
-    if target is F.gelu:
-        return get_activation(
-            "gelu_tanh" if kwargs.get("approximate", "none") == "tanh" else "gelu"
-        )
-    return None
+    if name == "gelu":
+        params["approximate"] = kwargs.get("approximate", "none")
+    return _make(name, params)
 
 
 def op_name(target: Any) -> str:

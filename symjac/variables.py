@@ -32,7 +32,7 @@ import sympy
 
 from symjac.functions import PARSER_CONSTANTS, PARSER_FUNCTIONS
 
-__all__ = ["RESERVED_NAMES", "exact_number", "exact_point", "make_symbols"]
+__all__ = ["RESERVED_NAMES", "exact_matrix", "exact_number", "exact_point", "make_symbols"]
 
 #: names SymPy gives a meaning of its own (sympify would turn them into
 #: constants or functions); refused as variable names to avoid confusion
@@ -269,3 +269,24 @@ def exact_point(point: Any, symbols: Sequence[sympy.Symbol]) -> dict[sympy.Symbo
             f"got {len(values)}"
         )
     return {s: exact_number(v, label=s.name) for s, v in zip(symbols, values, strict=True)}
+
+
+def exact_matrix(tensor: Any) -> sympy.ImmutableMatrix:
+    """A tensor's values as an exact SymPy matrix (a 1-D tensor becomes one column).
+
+    Each float is taken as the exact binary value it holds: widening float32,
+    float16 or bfloat16 to float64 is exact, and ``Rational(float)`` is exact.
+
+    >>> import torch
+    >>> exact_matrix(torch.tensor([0.5, 0.1], dtype=torch.float32)).T
+    Matrix([[1/2, 13421773/134217728]])
+    """
+    import torch
+
+    values = tensor.detach().cpu().to(torch.float64)
+    if values.ndim == 1:
+        values = values.reshape(-1, 1)
+    rows, cols = values.shape
+    return sympy.ImmutableMatrix(
+        rows, cols, [sympy.Rational(v) for v in values.reshape(-1).tolist()]
+    )

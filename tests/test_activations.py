@@ -32,25 +32,49 @@ CASES = [
     ("silu", {}, nn.SiLU()),
     ("gelu", {}, nn.GELU()),
     ("gelu_tanh", {}, nn.GELU(approximate="tanh")),
+    ("selu", {}, nn.SELU()),
+    ("celu", {"alpha": 0.7}, nn.CELU(0.7)),
+    ("mish", {}, nn.Mish()),
+    ("hardtanh", {"min_val": -0.5, "max_val": 2.0}, nn.Hardtanh(-0.5, 2.0)),
+    ("relu6", {}, nn.ReLU6()),
+    ("hardsigmoid", {}, nn.Hardsigmoid()),
+    ("hardswish", {}, nn.Hardswish()),
+    ("softsign", {}, nn.Softsign()),
+    ("tanhshrink", {}, nn.Tanhshrink()),
+    ("logsigmoid", {}, nn.LogSigmoid()),
+    ("sin", {}, torch.sin),
+    ("cos", {}, torch.cos),
+    ("exp", {}, torch.exp),
+    ("log", {}, torch.log),
+    ("sqrt", {}, torch.sqrt),
+    ("abs", {}, torch.abs),
+    ("square", {}, torch.square),
+    ("reciprocal", {}, torch.reciprocal),
+    ("rsqrt", {}, torch.rsqrt),
+    ("neg", {}, torch.neg),
+    ("sinh", {}, torch.sinh),
+    ("cosh", {}, torch.cosh),
+    ("atan", {}, torch.atan),
+    ("erf", {}, torch.erf),
+    ("log1p", {}, torch.log1p),
+    ("expm1", {}, torch.expm1),
+    ("clamp", {"min": -1.0, "max": 1.5}, lambda t: torch.clamp(t, -1.0, 1.5)),
+    ("pow", {"exponent": 3.0}, lambda t: t**3),
+    ("pow", {"exponent": 0.5}, lambda t: t**0.5),
 ]
+#: real only for positive arguments: checked at the absolute values of POINTS
+POSITIVE = {"log", "sqrt", "rsqrt", "pow", "log1p"}
+#: torch's own float64 derivative is inexact here (measured against 30 digits): hardsigmoid's
+#: backward multiplies by the float32 constant 1/6; tanhshrink's computes 1 - (1 - tanh^2); celu's
+#: (alpha = 0.7) is off by 6e-8 relative, as if 1/alpha were rounded to float32
+TORCH_SLOPE_RTOL = {"hardsigmoid": 1e-7, "tanhshrink": 1e-9, "celu": 1e-6}
 IDS = [f"{n}-{'-'.join(f'{k}{v}' for k, v in p.items())}" for n, p, _ in CASES]
 # away from every kink (0, and softplus's threshold/beta = 20 and 1.5)
 POINTS = [-3.25, -1.5625, -0.7, -0.001, 0.002, 0.3, 1.2, 1.75, 2.9]
 
 
 def test_registry_is_complete():
-    assert set(ACTIVATIONS) == {
-        "identity",
-        "tanh",
-        "sigmoid",
-        "softplus",
-        "relu",
-        "leaky_relu",
-        "elu",
-        "silu",
-        "gelu",
-        "gelu_tanh",
-    }
+    # every activation (and elementwise graph primitive) is held to torch below
     assert {name for name, _, _ in CASES} == set(ACTIVATIONS)
 
 
@@ -60,16 +84,17 @@ def test_value_and_derivative_match_torch_autograd(name, params, reference):
     assert isinstance(act, Activation)
     assert act.name == name
     assert act.expr.free_symbols <= {Z}
-    xt = torch.tensor(POINTS, dtype=torch.float64, requires_grad=True)
+    points = [abs(p) for p in POINTS] if name in POSITIVE else POINTS
+    xt = torch.tensor(points, dtype=torch.float64, requires_grad=True)
     value = reference(xt)
     (grad,) = torch.autograd.grad(value.sum(), xt)
-    for p, v, g in zip(POINTS, value.detach().tolist(), grad.tolist()):
+    for p, v, g in zip(points, value.detach().tolist(), grad.tolist()):
         arg = sympy.Rational(p)
         exact_value = float(sympy.N(act(arg), 30))
         exact_slope = float(sympy.N(act.prime(arg), 30))
         # absolute slack for torch's own float64 cancellation (gelu_tanh's 1 + tanh near -3)
         assert exact_value == pytest.approx(v, rel=1e-14, abs=1e-15)
-        assert exact_slope == pytest.approx(g, rel=1e-13, abs=1e-15)
+        assert exact_slope == pytest.approx(g, rel=TORCH_SLOPE_RTOL.get(name, 1e-13), abs=1e-15)
     # torch_function() is the same function as the nn module
     np.testing.assert_allclose(
         act.torch_function()(xt.detach()).numpy(), value.detach().numpy(), rtol=1e-15, atol=0
@@ -187,8 +212,8 @@ def test_lookup_is_cached_and_case_insensitive():
 def test_lookup_errors():
     with pytest.raises(
         ValueError,
-        match=r"unknown activation 'swish'; supported: elu, gelu, gelu_tanh, identity, "
-        r"leaky_relu, relu, sigmoid, silu, softplus, tanh",
+        match=r"unknown activation 'swish'; supported: abs, atan, celu, clamp, cos, cosh, elu, "
+        r"erf, exp, expm1, gelu, gelu_tanh, hardsigmoid, hardswish, hardtanh, identity, ",
     ):
         get_activation("swish")
     with pytest.raises(TypeError, match="activation must be a name or an Activation, got int"):
@@ -220,5 +245,6 @@ def test_compiled_through_networks_matches_torch(name, params, reference):
     pts = np.array(POINTS).reshape(-1, 1)
     xt = torch.tensor(POINTS, dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(reference(xt).sum(), xt)
-    np.testing.assert_allclose(fn(pts).ravel(), grad.numpy(), rtol=1e-13, atol=1e-15)
+    rtol = TORCH_SLOPE_RTOL.get(name, 1e-13)
+    np.testing.assert_allclose(fn(pts).ravel(), grad.numpy(), rtol=rtol, atol=1e-15)
     assert math.isfinite(float(fn(np.array([[30.0]])).ravel()[0]))

@@ -26,6 +26,7 @@ from torch import nn
 import symjac
 from symjac import cli
 from symjac.cli import main
+from symjac.torch_interop.files import examples_model
 
 ANSI = re.compile(r"\x1b\[")
 PY_M = [sys.executable, "-m", "symjac"]
@@ -426,7 +427,7 @@ def test_demo_keeps_the_global_rng():
     expected = torch.rand(3)
     torch.manual_seed(1234)
     with contextlib.redirect_stdout(io.StringIO()):
-        cli.examples_model(0)
+        examples_model(0)
     assert torch.equal(torch.rand(3), expected)
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import symjac
-from symjac.compare import METHODS, Report, Row
+from symjac.comparison import METHODS, Report, Row
 
 TANH10 = float(1 - mpmath.tanh(mpmath.mpf(10)) ** 2)  # 8.2446e-9
 
@@ -317,17 +317,16 @@ def test_constant_map_compares_with_a_zero_gradient():
 
 
 def _raise_for(method_name, monkeypatch):
-    import sys
+    from symjac.comparison import methods
 
-    cmp = sys.modules["symjac.compare"]  # the module (symjac.compare is also the function)
-    real = cmp._jacobian_inner
+    real = methods._dispatch
 
     def broken(method, fn, x):
         if method == method_name:
             raise RuntimeError(f"{method} is broken here")
         return real(method, fn, x)
 
-    monkeypatch.setattr(cmp, "_jacobian_inner", broken)
+    monkeypatch.setattr(methods, "_dispatch", broken)
 
 
 def test_every_requested_method_skipped_fails(monkeypatch):
@@ -390,3 +389,21 @@ def test_backward_of_a_vector_output():
     with pytest.raises(ValueError, match=r"'backward'.*needs a scalar output"):
         symjac.scan(planar, [[1.0, 2.0]], methods=["backward"])
     assert symjac.scan(planar, [[1.0, 2.0]]).ok
+
+
+def test_compare_is_only_the_function():
+    import importlib
+    import subprocess
+    import sys
+    import types
+
+    assert isinstance(symjac.compare, types.FunctionType)
+    assert symjac.compare is symjac.comparison.compare
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("symjac.compare")
+    # in a fresh interpreter, importing the package's modules first changes nothing
+    code = (
+        "import symjac.comparison.pipeline, symjac.second_order, symjac, types; "
+        "assert isinstance(symjac.compare, types.FunctionType)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -26,6 +26,7 @@ from sympy.parsing.sympy_parser import (
 import symjac
 from symjac import cli, demo
 from symjac.cli import Style, main
+from symjac.torch_interop.files import examples_model
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -122,7 +123,7 @@ def test_the_document_is_the_walkthrough_and_the_rng_is_manual_seed():
 
 
 def test_stages_show_the_model_signs_in_textbook_form():
-    model = cli.examples_model(0)
+    model = examples_model(0)
     w = model.l1.weight[0, 0].item()
     b = model.l1.bias[0].item()
     assert w < 0  # the premise: SymPy would print a1 = -tanh(...)

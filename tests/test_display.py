@@ -11,7 +11,7 @@ import torch
 
 import symjac
 from symjac.accuracy import measure
-from symjac.compare import Report, Row
+from symjac.comparison import Report, Row
 from symjac.display import DIGITS, LayerJacobians
 
 

@@ -26,9 +26,9 @@ from torch import nn
 
 import symjac
 from symjac import limits
-from symjac.cli import load_file, main, module_from_state_dict
+from symjac.cli import main
 from symjac.exceptions import LimitError
-from symjac.tracing import inspect_file
+from symjac.torch_interop.files import inspect_file, load_file, module_from_state_dict
 
 #: peak resident memory allowed for any one hostile input (the issue's bound)
 MEMORY_KIB = 1 << 20
@@ -453,7 +453,7 @@ def test_seed_out_of_range_names_the_option(capsys, command, seed):
 
 
 def test_seed_range_in_the_python_helpers():
-    from symjac.cli import examples_model, torch_sequential
+    from symjac.torch_interop.files import examples_model, torch_sequential
 
     with pytest.raises(ValueError, match="seed"):
         examples_model(2**64)

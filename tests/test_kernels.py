@@ -1,4 +1,4 @@
-"""Every elementwise kernel of the batched chain (NOTE: kernels in symjac.chain) is as exact.
+"""Every elementwise kernel of the batched chain (NOTE: kernels in symjac.kernels) is as exact.
 
 The kernel choice is measured per machine, so every test forces each choice in turn and
 holds it to the same bound against the high-precision reference.
@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import symjac
-from symjac import chain
-from symjac.chain import forced_kernels, kernel_choice
+from symjac import kernels
+from symjac.kernels import forced_kernels, kernel_choice
 
-KERNELS = chain._KERNEL_NAMES
+KERNELS = kernels.KERNEL_NAMES
 
 
 def _net(seed, sizes, activation="tanh", output="identity"):
@@ -91,7 +91,7 @@ def test_kernels_stay_finite_and_agree_at_saturation(kind, dtype):
     z = np.array([-1e4, -800.0, -354.0, -60.0, -20.0, -1e-30, 0.0, 1e-30, 20.0, 88.0, 800.0])
     z = z.astype(dtype)
     results = {}
-    for name, fn in chain._KERNELS[kind].items():
+    for name, fn in kernels.KERNELS[kind].items():
         # tanh kernels take u = 2z (their layers' weights are doubled)
         u = 2 * z if kind == "tanh" else z.copy()
         with np.errstate(all="ignore"):  # as in the chain: cosh(2z) may overflow to inf
@@ -115,7 +115,7 @@ def test_kernels_stay_finite_and_agree_at_saturation(kind, dtype):
 
 def test_divisor_form_is_the_slopes_reciprocal():
     z = np.linspace(-30, 30, 241)
-    for name, fn in chain._KERNELS["tanh"].items():
+    for name, fn in kernels.KERNELS["tanh"].items():
         _, slope = fn(2 * z, False, False)
         _, divisor = fn(2 * z, False, True)
         np.testing.assert_allclose(slope * divisor, 1.0, rtol=4e-16 * 8, err_msg=name)
@@ -149,6 +149,6 @@ def test_extended_precision_blocks_take_the_numpy_kernels():
     points = np.random.default_rng(0).uniform(-1, 1, (300, 2))
     for name in KERNELS:
         with forced_kernels(name):
-            ext = fn._numpy(points.astype(np.longdouble), len(points))
+            ext = fn.path.batched(points.astype(np.longdouble), len(points))
         assert ext.dtype == np.longdouble
         np.testing.assert_allclose(ext.astype(float), fn(points), rtol=0, atol=1e-14)

@@ -14,7 +14,7 @@ import torch
 import symjac
 from symjac import progress
 from symjac.cli import _compare_shown, main
-from symjac.compare import compare
+from symjac.comparison import compare
 
 
 class Terminal(io.StringIO):

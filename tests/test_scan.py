@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import symjac
-from symjac.compare import METHODS
+from symjac.comparison import METHODS
 
 
 @pytest.fixture(scope="module")

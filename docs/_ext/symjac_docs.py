@@ -112,6 +112,37 @@ class BackendTable(SphinxDirective):
         return [_table(header, rows, [18, 26, 18, 18, 18])]
 
 
+class PrimitiveTable(SphinxDirective):
+    """Render the graph core's primitive, elementwise and composite tables (``:kind:``)."""
+
+    has_content = False
+    option_spec = {"kind": str}  # noqa: RUF012 (Sphinx's interface)
+
+    def run(self) -> list[nodes.Node]:
+        from symjac.activations import get_activation
+        from symjac.graph.primitives import COMPOSITES, ELEMENTWISE, PRIMITIVES
+
+        self.env.note_dependency(str(ROOT / "symjac" / "graph" / "primitives.py"))
+        kind = self.options.get("kind", "primitives")
+        if kind == "elementwise":
+            rows = []
+            for name, reading in ELEMENTWISE.items():
+                spellings = [*reading.functions, *(f".{m}()" for m in reading.methods)]
+                if reading.module:
+                    spellings.insert(0, f"nn.{reading.module}")
+                rows.append([_literal_entry(name), _literal_entry(str(get_activation(name).expr)),
+                             _text_entry(", ".join(spellings) or "(no torch spelling)")])  # fmt: skip
+            return [_table(["function", "s(z), exact", "torch spellings"], rows, [16, 40, 44])]
+        if kind == "composites":
+            rows = [[_literal_entry(name), _text_entry(", ".join(c.torch)), _literal_entry(c.computes)]
+                    for name, c in COMPOSITES.items()]  # fmt: skip
+            return [_table(["composite", "torch", "computes (LaTeX)"], rows, [16, 34, 50])]
+        rows = [[_literal_entry(p.name), _literal_entry(p.computes), _literal_entry(p.jacobian),
+                 _text_entry(", ".join(p.torch))] for p in PRIMITIVES.values()]  # fmt: skip
+        return [_table(["primitive", "computes", "local Jacobian", "torch"], rows,
+                       [12, 22, 30, 36])]  # fmt: skip
+
+
 class ToleranceTable(SphinxDirective):
     """Render ``symjac.accuracy.TOLERANCES`` with each format's epsilon."""
 
@@ -296,6 +327,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_directive("backend-table", BackendTable)
     app.add_directive("command-output", CommandOutput)
     app.add_directive("tolerance-table", ToleranceTable)
+    app.add_directive("primitive-table", PrimitiveTable)
     app.connect("builder-inited", _make_figures)
     app.connect("build-finished", _copy_mathjax)
     # before sphinx.ext.napoleon (priority 500) parses the sections

@@ -1,0 +1,341 @@
+"""The elementwise kernels of the batched chain: activations' values and slopes, per machine.
+
+The compiled network Jacobian (:mod:`symjac.chain_numeric`) spends most of its time here
+(NOTE: kernels). :func:`kernel_choice` says which kernels a block gets,
+:func:`forced_kernels` overrides the choice, :func:`kernel_label` is what
+``NetworkFunction.kernels`` reports.
+
+>>> with forced_kernels("numpy-exp"):
+...     kernel_label("tanh", "float64")
+'numpy-exp'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from symjac.activations import Activation, Z
+from symjac.numeric import NumericFunction, compile_exprs
+
+__all__ = [
+    "KERNELS",
+    "KERNEL_NAMES",
+    "activation_kind",
+    "elementwise",
+    "elementwise_acts",
+    "forced_kernels",
+    "kernel_choice",
+    "kernel_for",
+    "kernel_label",
+    "kernel_labels",
+]
+
+# -- elementwise kernels, chosen per machine (NOTE: kernels) ----------------------------------
+#
+# NOTE: kernels
+#     The batched chain spends most of its time in the activations' values and slopes, and
+#     how fast those are depends on the CPU far more than the matrix products do: NumPy's
+#     float64 ``np.tanh`` has a SIMD kernel only with AVX-512 (514 M values/s there, 29-50 M/s
+#     on an AVX2-only core), while torch's vectorised ``exp`` runs at about 290 M/s on both.
+#     So tanh and sigmoid have three kernels each, all in the cancellation-free forms of
+#     NOTE: stable-rewrites: ``numpy`` (``np.tanh`` and ``2 / (1 + cosh(2z))``,
+#     NOTE: tanh-slope), ``numpy-exp`` and ``torch-exp`` (value and slope from one
+#     exponential, by ``np.exp`` or by torch's CPU kernel on the block's own memory,
+#     ``torch.from_numpy``, no copy). For tanh, ``E = exp(|2z|)``, ``e = 1 / E``:
+#     ``sech(z)**2 = 4 / (2 + E + e)`` (``2 + E + e = 2 (1 + cosh(2z))``, the form cosh
+#     is computed in, so the slope rounds as the cosh form does: on 2.5e5 points of
+#     [-20, 20] against 80-bit values, mean 0.30 ulp and at most 1.4, against 0.30 and
+#     1.2) and ``tanh|z| = (1 - e) / (1 + e)`` (mean 0.49 units of 1.1e-16 from the exact
+#     value, at most 1.6; ``np.tanh``: 0.27 and 0.9). Tanh layers get doubled weights
+#     (exact), so their matrix product gives ``u = 2z`` directly. A calibration, once per
+#     process and (activation, dtype) on first use (:func:`kernel_choice`: each kernel on
+#     blocks of two sizes, a few ms), fits a per-call and a per-element cost, so a block
+#     of any size takes the kernel expected fastest for it (torch's dispatch costs a few
+#     µs per call, which small blocks feel). One point always takes the lean NumPy path
+#     (NOTE: one-point); np.longdouble blocks (the benchmark's 80-bit chain) ``numpy``.
+#     ``NetworkFunction.kernels`` reports the choice, :func:`forced_kernels` overrides it;
+#     the tests run every choice against the 50-digit reference.
+
+#: the kernel sets every activation in :data:`KERNELS` has
+KERNEL_NAMES = ("numpy", "numpy-exp", "torch-exp")
+#: block sizes (elements) the calibration times, best of ``_CALIBRATION_REPS`` each
+_CALIBRATION_SIZES = (1024, 8192)
+_CALIBRATION_REPS = 2
+#: per (activation, dtype): each kernel's fitted cost ``(seconds per call, per element)``
+_COSTS: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+_PICKED: dict[tuple[str, np.dtype, int], str] = {}
+_FORCED: contextvars.ContextVar[str | None] = contextvars.ContextVar("symjac_kernels", default=None)
+
+
+#: float sizes the exp kernels run on (float64, float32)
+_EXP_SIZES = (8, 4)
+
+
+def _exp_numpy(u: np.ndarray) -> np.ndarray:
+    return np.exp(u, out=u)
+
+
+def _exp_torch(u: np.ndarray) -> np.ndarray:
+    import torch
+
+    torch.from_numpy(u).exp_()  # torch's vectorised kernel on the block's own memory
+    return u
+
+
+def _tanh_cosh(u: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+    # u = 2z. sech(z)**2 = 2 / (1 + cosh(2z)) (NOTE: stable-rewrites, NOTE: tanh-slope);
+    # with ``divide`` the divisor cosh(z)**2 = (1 + cosh(2z)) / 2 instead
+    s = np.cosh(u)
+    s += 1.0
+    if divide:
+        s *= 0.5
+    else:
+        np.divide(2.0, s, out=s)
+    if not value:
+        return None, s
+    u *= 0.5  # z, exactly
+    return np.tanh(u, out=u), s
+
+
+def _tanh_exp(exp: Any) -> Any:
+    def kernel(u: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+        # u = 2z; one exponential for both (NOTE: kernels): E = exp(|u|) >= 1 and e = 1 / E.
+        # 2 + E + e = 2 (1 + cosh(2z)); beyond |z| = 354.9 E is inf and the slope 0, as
+        # 2 / (1 + cosh(2z)) gives it; tanh|z| = (1 - e) / (1 + e), then z's sign
+        big = np.abs(u)
+        exp(big)
+        e = np.reciprocal(big)
+        big += 2.0
+        big += e
+        if divide:
+            big *= 0.25  # cosh(z)**2
+        else:
+            np.divide(4.0, big, out=big)
+        if not value:
+            return None, big
+        t = np.subtract(1.0, e)  # exact for e >= 1/2 (Sterbenz)
+        e += 1.0
+        t /= e
+        return np.copysign(t, u, out=t), big
+
+    return kernel
+
+
+def _sigmoid_exp(exp: Any) -> Any:
+    def kernel(z: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+        # 1 / (1 + exp(-z)) without overflow, and s' = sigmoid(z) sigmoid(-z) = e / (1 + e)**2
+        # with e = exp(-|z|): no cancellation (NOTE: stable-rewrites)
+        e = np.abs(z)
+        np.negative(e, out=e)
+        exp(e)
+        d = 1.0 + e
+        a = np.where(z >= 0, 1.0, e) / d if value else None
+        d *= d
+        return a, np.divide(e, d, out=d)
+
+    return kernel
+
+
+#: per activation and kernel name, ``kernel(z, value, divide) -> (value or None, slope)``:
+#: on a block ``z`` of pre-activations (``u = 2z`` for tanh), overwritten; ``divide`` asks
+#: for the slope's reciprocal (NOTE: tanh-slope in symjac.chain_numeric)
+KERNELS: dict[str, dict[str, Any]] = {
+    "tanh": {
+        "numpy": _tanh_cosh,
+        "numpy-exp": _tanh_exp(_exp_numpy),
+        "torch-exp": _tanh_exp(_exp_torch),
+    },
+    "sigmoid": {
+        "numpy": _sigmoid_exp(_exp_numpy),
+        "numpy-exp": _sigmoid_exp(_exp_numpy),
+        "torch-exp": _sigmoid_exp(_exp_torch),
+    },
+}
+
+
+def _calibrate(kind: str, dtype: np.dtype) -> dict[str, tuple[float, float]]:
+    # each candidate on blocks of pre-activations in [-3, 3] of two sizes (best of a few
+    # calls after a warm-up), fitted as a per-call plus a per-element cost; a few ms
+    small, large = _CALIBRATION_SIZES
+    costs: dict[str, tuple[float, float]] = {}
+    with np.errstate(all="ignore"):
+        for name, fn in KERNELS[kind].items():
+            times = []
+            for size in (small, large):
+                z0 = np.linspace(-3.0, 3.0, size, dtype=dtype).reshape(16, -1)
+                best = float("inf")
+                for rep in range(_CALIBRATION_REPS + 1):
+                    z = z0.copy()
+                    t0 = time.perf_counter()
+                    fn(z, True, False)
+                    if rep:  # the first call warms the kernel up
+                        best = min(best, time.perf_counter() - t0)
+                times.append(best)
+            per_element = max((times[1] - times[0]) / (large - small), 0.0)
+            costs[name] = (max(times[0] - per_element * small, 0.0), per_element)
+    return costs
+
+
+def _kernel_costs(kind: str, dtype: Any) -> dict[str, tuple[float, float]]:
+    key = (kind, np.dtype(dtype).name)
+    costs = _COSTS.get(key)
+    if costs is None:
+        costs = _COSTS[key] = _calibrate(kind, np.dtype(dtype))
+    return costs
+
+
+def kernel_choice(kind: str, dtype: Any, size: int = _CALIBRATION_SIZES[1]) -> str:
+    """The kernels (``"numpy"``, ``"numpy-exp"`` or ``"torch-exp"``) that compute the
+    ``kind`` activation's values and slopes on a block of ``size`` elements of ``dtype``:
+    the fastest by a calibration run once per process (NOTE: kernels).
+
+    >>> kernel_choice("tanh", np.float64) in ("numpy", "numpy-exp", "torch-exp")
+    True
+    >>> with forced_kernels("numpy"):
+    ...     kernel_choice("tanh", np.float64)
+    'numpy'
+    """
+    forced = _FORCED.get()
+    if forced is not None:
+        return forced
+    costs = _kernel_costs(kind, dtype)
+    return min(costs, key=lambda name: costs[name][0] + costs[name][1] * size)
+
+
+@contextlib.contextmanager
+def forced_kernels(name: str) -> Iterator[None]:
+    """Use the ``name`` kernels (one of ``"numpy"``, ``"numpy-exp"``, ``"torch-exp"``) on
+    every block inside a ``with`` block instead of the measured choice (NOTE: kernels):
+    for tests and benchmarks.
+
+    >>> import symjac
+    >>> fn = symjac.mlp([2, 3, 1], weights=[np.ones((3, 2)), np.ones((1, 3))]).numeric()
+    >>> with forced_kernels("torch-exp"):
+    ...     fn.kernels
+    {'tanh/float64': 'torch-exp'}
+    """
+    if name not in KERNEL_NAMES:
+        raise ValueError(f"unknown kernels {name!r}; choose one of {', '.join(KERNEL_NAMES)}")
+    token = _FORCED.set(name)
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
+
+
+def kernel_for(kind: str, dtype: np.dtype, size: int) -> Any:
+    """The kernel (from :data:`KERNELS`) for a block of ``size`` elements of ``dtype``: the
+    forced one, else the fastest measured (NOTE: kernels); ``"numpy"`` for a dtype the exp
+    kernels do not run on.
+
+    >>> with forced_kernels("torch-exp"):
+    ...     kernel_for("sigmoid", np.dtype(np.float64), 100) is KERNELS["sigmoid"]["torch-exp"]
+    True
+    >>> kernel_for("tanh", np.dtype(np.longdouble), 100) is KERNELS["tanh"]["numpy"]
+    True
+    """
+    if dtype.itemsize not in _EXP_SIZES or dtype.kind != "f":
+        return KERNELS[kind]["numpy"]  # e.g. np.longdouble (the benchmark's 80-bit chain)
+    forced = _FORCED.get()
+    if forced is not None:
+        return KERNELS[kind][forced]
+    key = (kind, dtype, size)
+    name = _PICKED.get(key)
+    if name is None:
+        if len(_PICKED) > 4096:
+            _PICKED.clear()
+        name = _PICKED[key] = kernel_choice(kind, dtype, size)
+    return KERNELS[kind][name]
+
+
+def kernel_label(kind: str, dtype: str) -> str:
+    """How ``NetworkFunction.kernels`` names the kernels a ``kind`` activation gets on
+    ``dtype`` blocks: one name, or the large blocks' with the crossover and the small
+    blocks' (NOTE: kernels).
+
+    >>> kernel_label("tanh", "float64").split()[0] in KERNEL_NAMES
+    True
+    """
+    forced = _FORCED.get()
+    if forced is not None:
+        return forced
+    small, large = (kernel_choice(kind, dtype, size) for size in (_SMALL_LABEL, 2**22))
+    if small == large:
+        return large
+    costs = _kernel_costs(kind, dtype)
+    (a0, b0), (a1, b1) = costs[small], costs[large]
+    cross = int((a1 - a0) / (b0 - b1)) if b0 > b1 else 0
+    return f"{large} from {cross} values per block, {small} below"
+
+
+#: the smallest block a label considers (elements; _MIN_BLOCK points of a narrow layer)
+_SMALL_LABEL = 512
+
+
+@functools.cache
+def elementwise(activation: Activation, backend: str) -> tuple[NumericFunction, NumericFunction]:
+    """An activation's value and slope compiled for ``backend`` through the code generator
+    (NOTE: codegen in symjac.numeric), as the chain runs them on any activation without a
+    specialised kernel; cached per activation.
+
+    >>> from symjac.activations import get_activation
+    >>> value, slope = elementwise(get_activation("softplus"), "numpy")
+    >>> float(slope([0.0]))
+    0.5
+    """
+    value = compile_exprs([activation.expr], [Z], (), backend)
+    slope = compile_exprs([activation.derivative], [Z], (), backend)
+    return value, slope
+
+
+#: activations with a hand-specialised value/slope pair (the slope reuses the value)
+_SPECIAL = ("identity", "tanh", "sigmoid")
+
+
+def activation_kind(activation: Activation) -> str:
+    """``"identity"``, ``"tanh"`` or ``"sigmoid"`` for an activation the chain has
+    specialised formulas for, else ``"generic"`` (compiled by :func:`elementwise`).
+
+    >>> from symjac.activations import get_activation
+    >>> activation_kind(get_activation("tanh")), activation_kind(get_activation("softplus"))
+    ('tanh', 'generic')
+    """
+    # the specialised formulas are used only for the exact expressions they implement
+    if activation.name in _SPECIAL and not activation.params and activation.function is None:
+        return activation.name
+    return "generic"
+
+
+def elementwise_acts(network: Any, kinds: Sequence[str], backend: str) -> list[Any]:
+    """Per layer, :func:`elementwise` of its activation for a ``"generic"`` kind, else None.
+
+    >>> import symjac
+    >>> net = symjac.mlp([1, 1, 1], weights=[[[1]], [[1]]], activation="softplus")
+    >>> [act is None for act in elementwise_acts(net, ["generic", "identity"], "numpy")]
+    [False, True]
+    """
+    return [
+        elementwise(layer.activation, backend) if kind == "generic" else None
+        for layer, kind in zip(network.layers, kinds)
+    ]
+
+
+def kernel_labels(kinds: Sequence[str], dtypes: Sequence[str]) -> dict[str, str]:
+    """:func:`kernel_label` per ``"kind/dtype"`` for the layer kinds that have kernels.
+
+    >>> with forced_kernels("numpy"):
+    ...     kernel_labels(["tanh", "identity", "tanh"], ["float64"])
+    {'tanh/float64': 'numpy'}
+    """
+    out = {}
+    for kind in dict.fromkeys(k for k in kinds if k in KERNELS):
+        for dtype in dtypes:
+            out[f"{kind}/{dtype}"] = kernel_label(kind, dtype)
+    return out
