@@ -451,3 +451,29 @@ def build(make: Callable[[Construction], T]) -> T:
     except Exception as exc:  # SymPy's internals changed under us
         _reason = f"a fast build failed: {type(exc).__name__}: {exc}"
         return make(PUBLIC)
+
+
+def float_parts(value: Any) -> tuple[int, int, int, int]:
+    """``(sign, mantissa, exponent, bitcount)`` of a SymPy Float (its mpmath tuple).
+
+    >>> float_parts(sympy.Float(0.5))
+    (0, 1, -1, 1)
+    """
+    try:
+        return tuple(value._mpf_)  # type: ignore[return-value]
+    except (AttributeError, TypeError):  # public route: through mpmath's own number
+        import mpmath
+
+        return tuple(mpmath.mpf(str(value))._mpf_)  # type: ignore[return-value]
+
+
+def float_precision(value: Any) -> int:
+    """The binary precision a SymPy Float carries (SymPy's ``_prec``; 53 for a double).
+
+    >>> float_precision(sympy.Float(0.5))
+    53
+    """
+    prec = getattr(value, "_prec", None)
+    if isinstance(prec, int):
+        return prec
+    return round(getattr(value, "precision", 53))  # public twin where it exists

@@ -10,6 +10,17 @@ value follows SymPy's convention (``Heaviside(0) = 1/2``) and ``kinks`` records
 the point, with the rule torch applies there, so a comparison can report a
 *convention* instead of a mismatch.
 
+NOTE: two-way-table
+    :data:`TABLE` has one entry per elementwise function: its SymPy factory and
+    its torch spellings (an ``nn`` module, ``torch.*``/``F.*`` functions, tensor
+    methods, with the torch keywords of its parameters). It is read forwards by
+    ``symjac.torch_interop.reader.torch_targets`` (a traced torch call -> the entry,
+    checked one-to-one: no spelling may name two entries) and backwards by
+    ``torch_function`` (an :class:`Activation` -> torch's own function, for twins
+    and checks). Adding an activation is one entry here plus its tests
+    (``tests/test_activations.py`` holds each to torch; ``tests/test_graph.py``
+    checks the table is complete).
+
 >>> act = get_activation("tanh")
 >>> act.derivative
 1 - tanh(z)**2
@@ -29,7 +40,16 @@ import sympy
 
 from symjac.functions import sigmoid, softplus
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation", "kink_sites"]
+__all__ = [
+    "ACTIVATIONS",
+    "ELEMENTWISE",
+    "TABLE",
+    "Activation",
+    "Entry",
+    "Spelling",
+    "get_activation",
+    "kink_sites",
+]
 
 #: the symbol every activation is written in
 Z = sympy.Symbol("z", real=True)
@@ -92,6 +112,28 @@ class Activation:
         from symjac.torch_interop.reader import torch_function
 
         return torch_function(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spelling:
+    """How one elementwise function appears in torch: module, functions, methods, params.
+
+    ``params`` are ``(symjac name, torch keyword, position after the input)``; a
+    module's attribute of the same torch keyword gives the value.
+    """
+
+    module: str | None
+    functions: tuple[str, ...]
+    methods: tuple[str, ...]
+    params: tuple[tuple[str, str, int], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One row of :data:`TABLE`: the SymPy factory and the torch spellings of a function."""
+
+    build: Callable[..., Activation]
+    torch: Spelling
 
 
 def _exact(value: Any) -> sympy.Expr:
@@ -180,67 +222,202 @@ def _power(exponent: float = 2.0) -> Activation:
 _SELU_ALPHA, _SELU_SCALE = _exact(1.6732632423543772), _exact(1.0507009873554805)
 _HARD = sympy.Max(0, sympy.Min(1, Z / 6 + sympy.Rational(1, 2)))  # relu6(z + 3) / 6
 
-#: activation name -> factory taking the activation's parameters as keywords; elementwise
-#: functions of one tensor read from torch models (graph primitives) live here as well
-ACTIVATIONS: dict[str, Callable[..., Activation]] = {
-    "identity": lambda: Activation("identity", Z),
-    "tanh": lambda: Activation("tanh", sympy.tanh(Z)),
-    "sigmoid": lambda: Activation("sigmoid", sigmoid(Z)),
-    "softplus": _softplus,
-    "relu": lambda: Activation(
-        "relu", sympy.Max(0, Z), kinks=(sympy.Integer(0),), convention="torch uses relu'(0) = 0"
+#: every elementwise function: its SymPy form (a factory taking its parameters) and how torch
+#: spells it (module, functions, methods, parameters). One entry per function: the reader,
+#: the torch twins and the docs all read this table (NOTE: two-way-table).
+TABLE: dict[str, Entry] = {
+    "identity": Entry(
+        lambda: Activation("identity", Z),
+        Spelling(None, (), ()),
     ),
-    "leaky_relu": _leaky_relu,
-    "elu": _elu,
-    "silu": lambda: Activation("silu", Z * sigmoid(Z)),
-    "gelu": lambda: Activation("gelu", Z / 2 * (1 + sympy.erf(Z / sympy.sqrt(2)))),
-    "gelu_tanh": lambda: Activation(
-        "gelu_tanh",
-        Z
-        / 2
-        * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (Z + sympy.Rational(44715, 10**6) * Z**3))),
+    "tanh": Entry(
+        lambda: Activation("tanh", sympy.tanh(Z)),
+        Spelling("Tanh", ("torch.tanh", "F.tanh"), ("tanh",)),
     ),
-    "selu": lambda: _kinked(
-        "selu",
-        _SELU_SCALE * sympy.Piecewise((Z, Z > 0), (_SELU_ALPHA * (sympy.exp(Z) - 1), True)),
-        (),
-        (0,),
-        "torch uses scale*alpha = 1.7581 at z = 0",
+    "sigmoid": Entry(
+        lambda: Activation("sigmoid", sigmoid(Z)),
+        Spelling("Sigmoid", ("torch.sigmoid", "F.sigmoid", "torch.special.expit"), ("sigmoid",)),
     ),
-    "celu": _celu,
-    "mish": lambda: Activation("mish", Z * sympy.tanh(softplus(Z))),
-    "hardtanh": _hardtanh,
-    "relu6": lambda: _kinked(
-        "relu6", sympy.Min(6, sympy.Max(0, Z)), (), (0, 6), "torch uses relu6' = 0 at 0 and at 6"
+    "softplus": Entry(
+        _softplus,
+        Spelling(
+            "Softplus", ("F.softplus",), (), (("beta", "beta", 0), ("threshold", "threshold", 1))
+        ),
     ),
-    "hardsigmoid": lambda: _kinked(
-        "hardsigmoid", _HARD, (), (-3, 3), "torch uses hardsigmoid' = 0 at -3 and 3"
+    "relu": Entry(
+        lambda: Activation(
+            "relu", sympy.Max(0, Z), kinks=(sympy.Integer(0),), convention="torch uses relu'(0) = 0"
+        ),
+        Spelling("ReLU", ("torch.relu", "F.relu"), ("relu",)),
     ),
-    "hardswish": lambda: _kinked(
-        "hardswish", Z * _HARD, (), (-3, 3), "torch uses the inner side's slope at -3 and 3"
+    "leaky_relu": Entry(
+        _leaky_relu,
+        Spelling("LeakyReLU", ("F.leaky_relu",), (), (("negative_slope", "negative_slope", 0),)),
     ),
-    "softsign": lambda: Activation("softsign", Z / (1 + sympy.Abs(Z))),
-    "tanhshrink": lambda: Activation("tanhshrink", Z - sympy.tanh(Z)),
-    "logsigmoid": lambda: Activation("logsigmoid", -softplus(-Z)),
-    "sin": lambda: Activation("sin", sympy.sin(Z)),
-    "cos": lambda: Activation("cos", sympy.cos(Z)),
-    "exp": lambda: Activation("exp", sympy.exp(Z)),
-    "log": lambda: Activation("log", sympy.log(Z)),
-    "sqrt": lambda: _kinked("sqrt", sympy.sqrt(Z), (), (0,), "torch gives inf at 0"),
-    "abs": lambda: _kinked("abs", sympy.Abs(Z), (), (0,), "torch uses abs'(0) = 0"),
-    "square": lambda: Activation("square", Z**2),
-    "reciprocal": lambda: Activation("reciprocal", 1 / Z),
-    "rsqrt": lambda: Activation("rsqrt", 1 / sympy.sqrt(Z)),
-    "neg": lambda: Activation("neg", -Z),
-    "sinh": lambda: Activation("sinh", sympy.sinh(Z)),
-    "cosh": lambda: Activation("cosh", sympy.cosh(Z)),
-    "atan": lambda: Activation("atan", sympy.atan(Z)),
-    "erf": lambda: Activation("erf", sympy.erf(Z)),
-    "log1p": lambda: Activation("log1p", sympy.log(1 + Z)),
-    "expm1": lambda: Activation("expm1", sympy.exp(Z) - 1),
-    "clamp": _clamp,
-    "pow": _power,
+    "elu": Entry(
+        _elu,
+        Spelling("ELU", ("F.elu",), (), (("alpha", "alpha", 0),)),
+    ),
+    "silu": Entry(
+        lambda: Activation("silu", Z * sigmoid(Z)),
+        Spelling("SiLU", ("F.silu",), ()),
+    ),
+    "gelu": Entry(
+        lambda: Activation("gelu", Z / 2 * (1 + sympy.erf(Z / sympy.sqrt(2)))),
+        Spelling("GELU", ("F.gelu",), ()),
+    ),
+    "gelu_tanh": Entry(
+        lambda: Activation(
+            "gelu_tanh",
+            Z
+            / 2
+            * (
+                1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (Z + sympy.Rational(44715, 10**6) * Z**3))
+            ),
+        ),
+        Spelling("GELU(approximate='tanh')", ("F.gelu(approximate='tanh')",), ()),
+    ),
+    "selu": Entry(
+        lambda: _kinked(
+            "selu",
+            _SELU_SCALE * sympy.Piecewise((Z, Z > 0), (_SELU_ALPHA * (sympy.exp(Z) - 1), True)),
+            (),
+            (0,),
+            "torch uses scale*alpha = 1.7581 at z = 0",
+        ),
+        Spelling("SELU", ("torch.selu", "F.selu"), ()),
+    ),
+    "celu": Entry(
+        _celu,
+        Spelling("CELU", ("torch.celu", "F.celu"), (), (("alpha", "alpha", 0),)),
+    ),
+    "mish": Entry(
+        lambda: Activation("mish", Z * sympy.tanh(softplus(Z))),
+        Spelling("Mish", ("F.mish",), ()),
+    ),
+    "hardtanh": Entry(
+        _hardtanh,
+        Spelling(
+            "Hardtanh", ("F.hardtanh",), (), (("min_val", "min_val", 0), ("max_val", "max_val", 1))
+        ),
+    ),
+    "relu6": Entry(
+        lambda: _kinked(
+            "relu6",
+            sympy.Min(6, sympy.Max(0, Z)),
+            (),
+            (0, 6),
+            "torch uses relu6' = 0 at 0 and at 6",
+        ),
+        Spelling("ReLU6", ("F.relu6",), ()),
+    ),
+    "hardsigmoid": Entry(
+        lambda: _kinked(
+            "hardsigmoid", _HARD, (), (-3, 3), "torch uses hardsigmoid' = 0 at -3 and 3"
+        ),
+        Spelling("Hardsigmoid", ("F.hardsigmoid",), ()),
+    ),
+    "hardswish": Entry(
+        lambda: _kinked(
+            "hardswish", Z * _HARD, (), (-3, 3), "torch uses the inner side's slope at -3 and 3"
+        ),
+        Spelling("Hardswish", ("F.hardswish",), ()),
+    ),
+    "softsign": Entry(
+        lambda: Activation("softsign", Z / (1 + sympy.Abs(Z))),
+        Spelling("Softsign", ("F.softsign",), ()),
+    ),
+    "tanhshrink": Entry(
+        lambda: Activation("tanhshrink", Z - sympy.tanh(Z)),
+        Spelling("Tanhshrink", ("F.tanhshrink",), ()),
+    ),
+    "logsigmoid": Entry(
+        lambda: Activation("logsigmoid", -softplus(-Z)),
+        Spelling("LogSigmoid", ("F.logsigmoid",), ()),
+    ),
+    "sin": Entry(
+        lambda: Activation("sin", sympy.sin(Z)),
+        Spelling(None, ("torch.sin",), ("sin",)),
+    ),
+    "cos": Entry(
+        lambda: Activation("cos", sympy.cos(Z)),
+        Spelling(None, ("torch.cos",), ("cos",)),
+    ),
+    "exp": Entry(
+        lambda: Activation("exp", sympy.exp(Z)),
+        Spelling(None, ("torch.exp",), ("exp",)),
+    ),
+    "log": Entry(
+        lambda: Activation("log", sympy.log(Z)),
+        Spelling(None, ("torch.log",), ("log",)),
+    ),
+    "sqrt": Entry(
+        lambda: _kinked("sqrt", sympy.sqrt(Z), (), (0,), "torch gives inf at 0"),
+        Spelling(None, ("torch.sqrt",), ("sqrt",)),
+    ),
+    "abs": Entry(
+        lambda: _kinked("abs", sympy.Abs(Z), (), (0,), "torch uses abs'(0) = 0"),
+        Spelling(None, ("torch.abs", "operator.abs"), ("abs",)),
+    ),
+    "square": Entry(
+        lambda: Activation("square", Z**2),
+        Spelling(None, ("torch.square",), ("square",)),
+    ),
+    "reciprocal": Entry(
+        lambda: Activation("reciprocal", 1 / Z),
+        Spelling(None, ("torch.reciprocal",), ("reciprocal",)),
+    ),
+    "rsqrt": Entry(
+        lambda: Activation("rsqrt", 1 / sympy.sqrt(Z)),
+        Spelling(None, ("torch.rsqrt",), ("rsqrt",)),
+    ),
+    "neg": Entry(
+        lambda: Activation("neg", -Z),
+        Spelling(None, ("operator.neg", "torch.neg", "torch.negative"), ("neg",)),
+    ),
+    "sinh": Entry(
+        lambda: Activation("sinh", sympy.sinh(Z)),
+        Spelling(None, ("torch.sinh",), ("sinh",)),
+    ),
+    "cosh": Entry(
+        lambda: Activation("cosh", sympy.cosh(Z)),
+        Spelling(None, ("torch.cosh",), ("cosh",)),
+    ),
+    "atan": Entry(
+        lambda: Activation("atan", sympy.atan(Z)),
+        Spelling(None, ("torch.atan", "torch.arctan"), ("atan",)),
+    ),
+    "erf": Entry(
+        lambda: Activation("erf", sympy.erf(Z)),
+        Spelling(None, ("torch.erf", "torch.special.erf"), ("erf",)),
+    ),
+    "log1p": Entry(
+        lambda: Activation("log1p", sympy.log(1 + Z)),
+        Spelling(None, ("torch.log1p",), ("log1p",)),
+    ),
+    "expm1": Entry(
+        lambda: Activation("expm1", sympy.exp(Z) - 1),
+        Spelling(None, ("torch.expm1",), ("expm1",)),
+    ),
+    "clamp": Entry(
+        _clamp,
+        Spelling(
+            None,
+            ("torch.clamp", "torch.clip"),
+            ("clamp", "clip"),
+            (("min", "min", 0), ("max", "max", 1)),
+        ),
+    ),
+    "pow": Entry(
+        _power,
+        Spelling(None, ("torch.pow", "operator.pow"), ("pow",), (("exponent", "exponent", 0),)),
+    ),
 }
+
+#: activation name -> factory taking the activation's parameters as keywords
+ACTIVATIONS: dict[str, Callable[..., Activation]] = {name: e.build for name, e in TABLE.items()}
+#: activation name -> its torch spellings
+ELEMENTWISE: dict[str, Spelling] = {name: e.torch for name, e in TABLE.items()}
 
 
 @functools.cache

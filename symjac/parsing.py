@@ -50,6 +50,7 @@ from functools import partial
 import sympy
 
 from symjac import limits
+from symjac._sympy_fast import float_parts, float_precision
 from symjac.activations import ACTIVATIONS, Z, get_activation
 from symjac.exceptions import LimitError, ParseError
 from symjac.functions import PARSER_CONSTANTS, PARSER_FUNCTIONS
@@ -210,7 +211,7 @@ def _syntax_hint(text: str, err: SyntaxError) -> str:
 
 def _mag2(value: sympy.Float) -> int:
     """An upper bound on log2 of ``|value|`` from its binary representation."""
-    _sign, man, exp, bc = value._mpf_
+    _sign, man, exp, bc = float_parts(value)
     return exp + bc if man else -(10**9)
 
 
@@ -523,7 +524,7 @@ class _Builder:
             if value == 0 or (isinstance(value, sympy.Float) and _mag2(value) < -60):
                 # small: ask SymPy for digits until it finds one or gives up (it is zero)
                 value = self.evaluate(denominator, node.right, exact=True)
-                zero = value == 0 or (isinstance(value, sympy.Float) and value._prec < 5)
+                zero = value == 0 or (isinstance(value, sympy.Float) and float_precision(value) < 5)
         if zero:
             raise _fail(
                 f"division by zero: {_short(self.piece(node.right), 40)!r} is zero; "

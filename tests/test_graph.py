@@ -298,7 +298,23 @@ class SumAll(nn.Module):
         return self.fc(x) * self.fc(x).sum()
 
 
+class SpectralBlock(nn.Module):
+    def forward(self, x):
+        return torch.fft.rfft(x).real
+
+
+class Nested(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        self.blocks = nn.ModuleList([SpectralBlock()])
+
+    def forward(self, x):
+        return self.blocks[0](self.fc(x))
+
+
 REFUSALS = [
+    (Nested(), r"torch\.fft\.rfft \(in blocks\.0, at test_graph\.py:\d+: return torch\.fft\.rfft\(x\)\.real\)"),
     (nn.Sequential(nn.Linear(2, 2), nn.Conv1d(1, 1, 1)), r"the module Conv1d \(in 1\): symjac has no rule"),
     (Spectral(), r"torch\.fft\.rfft .*at test_graph\.py:\d+: return torch\.fft\.rfft\(x\)\.real"),
     (Branchy(), r"data-dependent control flow"),
@@ -419,3 +435,62 @@ def test_cli_check_prints_the_chain_rule_of_a_graph(tmp_path, monkeypatch, capsy
     assert "  J = I + D[tanh(fc)] D[fc]" in out.splitlines()
     rules = out.split("chain rule along the graph")[1].splitlines()
     assert max(len(line) for line in rules) <= 80  # wrapped for a terminal
+
+
+class Stacked(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 3), nn.Linear(2, 3)
+
+    def forward(self, x):
+        y = torch.stack([self.a(x), self.b(x)], dim=1)  # (N, 2, 3)
+        z = nn.functional.gelu(y, approximate="tanh").view(x.shape[0], -1)
+        return z.unsqueeze(1).sum(dim=-1) / 6.0
+
+
+def test_stack_view_unsqueeze_and_gelu_tanh() -> None:
+    torch.manual_seed(5)
+    module = Stacked().double()
+    model = symjac.from_torch(module)
+    x = _point(model, 2)
+    exact = model.reference(x.tolist()).whole.astype(float)
+    assert np.abs(_jacrev(model, module, x) - exact).max() <= 1e-12 * np.abs(exact).max()
+    assert any(n.op == "elementwise" and n.params["activation"].name == "gelu_tanh"
+               for n in model.nodes)  # fmt: skip
+
+
+def test_kinks_keep_the_convention_verdict() -> None:
+    class Kinked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            with torch.no_grad():
+                self.fc.weight.copy_(torch.tensor([[1.0, -1.0], [0.5, 0.5]]))
+                self.fc.bias.zero_()
+
+        def forward(self, x):
+            return x + torch.relu(self.fc(x))
+
+    report = symjac.compare(Kinked().double(), [0.25, 0.25], dtypes=["float64"], methods=["jacrev"])
+    assert report.ok
+    stage = report.row("relu(fc)", "jacrev", "float64")
+    assert stage.verdict == "convention" and "relu" in stage.note
+    assert report.row("whole", "jacrev", "float64").verdict == "convention"
+    away = symjac.compare(Kinked().double(), [0.5, 0.25], dtypes=["float64"], methods=["jacrev"])
+    assert away.row("relu(fc)", "jacrev", "float64").verdict == "ok"
+
+
+def test_symbolic_model_is_exact_and_size_limited() -> None:
+    torch.manual_seed(6)
+    small = symjac.from_torch(Residual(2, 2))
+    J = small.jacobian()
+    x = [0.25, -0.5]
+    exact = small.reference(x).whole.astype(float)
+    at = np.array(J.at(x).evalf(30).tolist(), dtype=float)
+    assert np.abs(at - exact).max() < 1e-25
+    big = symjac.from_torch(nn.Sequential(*[Residual(16, 16) for _ in range(6)]))
+    with pytest.raises(
+        symjac.LimitError, match=r"about \d+ SymPy operations; the limit is max_jacobian_ops"
+    ):
+        big.jacobian()
+    assert big.numeric("numpy")(np.zeros((2, 16))).shape == (2, 16, 16)  # numbers stay available

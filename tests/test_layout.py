@@ -20,7 +20,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 PRIVATE_MODULES = {"_sympy_fast"}
 #: private SymPy hooks that only symjac/_sympy_fast.py may touch
 SYMPY_PRIVATE = re.compile(
-    r"\._from_args\b|\b_addsort\b|\._assumptions\b|\bfrom_rep\b|_new_rawargs"
+    r"\._from_args\b|\b_addsort\b|\._assumptions\b|\bfrom_rep\b|_new_rawargs|\._prec\b"
 )
 
 

@@ -30,6 +30,7 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from symjac.activations import ELEMENTWISE, Spelling
 from symjac.graph.backends import Ops
 
 __all__ = [
@@ -37,11 +38,11 @@ __all__ = [
     "ELEMENTWISE",
     "PRIMITIVES",
     "Composite",
-    "ElementwiseReading",
     "In",
     "Node",
     "Primitive",
     "Ref",
+    "Spelling",
 ]
 
 
@@ -91,20 +92,6 @@ class Primitive:
     computes: str  # LaTeX, in the argument names a, b, x
     jacobian: str  # LaTeX of the local Jacobian
     torch: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class ElementwiseReading:
-    """How one elementwise function appears in torch: module, functions, methods, params.
-
-    ``params`` are ``(symjac name, torch keyword, position after the input)``; a
-    module's attribute of the same torch keyword gives the value.
-    """
-
-    module: str | None
-    functions: tuple[str, ...]
-    methods: tuple[str, ...]
-    params: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,54 +268,6 @@ PRIMITIVES: dict[str, Primitive] = {
     )
 }  # fmt: skip
 
-#: elementwise functions (names of symjac.activations.ACTIVATIONS) as torch spells them
-ELEMENTWISE: dict[str, ElementwiseReading] = {
-    "identity": ElementwiseReading(None, (), ()),
-    "tanh": ElementwiseReading("Tanh", ("torch.tanh", "F.tanh"), ("tanh",)),
-    "sigmoid": ElementwiseReading("Sigmoid", ("torch.sigmoid", "F.sigmoid",
-                                              "torch.special.expit"), ("sigmoid",)),
-    "relu": ElementwiseReading("ReLU", ("torch.relu", "F.relu"), ("relu",)),
-    "leaky_relu": ElementwiseReading("LeakyReLU", ("F.leaky_relu",), (),
-                                     (("negative_slope", "negative_slope", 0),)),
-    "elu": ElementwiseReading("ELU", ("F.elu",), (), (("alpha", "alpha", 0),)),
-    "selu": ElementwiseReading("SELU", ("torch.selu", "F.selu"), ()),
-    "celu": ElementwiseReading("CELU", ("torch.celu", "F.celu"), (), (("alpha", "alpha", 0),)),
-    "softplus": ElementwiseReading("Softplus", ("F.softplus",), (),
-                                   (("beta", "beta", 0), ("threshold", "threshold", 1))),
-    "silu": ElementwiseReading("SiLU", ("F.silu",), ()),
-    "gelu": ElementwiseReading("GELU", ("F.gelu",), ()),
-    "gelu_tanh": ElementwiseReading("GELU(approximate='tanh')",
-                                    ("F.gelu(approximate='tanh')",), ()),
-    "mish": ElementwiseReading("Mish", ("F.mish",), ()),
-    "hardtanh": ElementwiseReading("Hardtanh", ("F.hardtanh",), (),
-                                   (("min_val", "min_val", 0), ("max_val", "max_val", 1))),
-    "relu6": ElementwiseReading("ReLU6", ("F.relu6",), ()),
-    "hardsigmoid": ElementwiseReading("Hardsigmoid", ("F.hardsigmoid",), ()),
-    "hardswish": ElementwiseReading("Hardswish", ("F.hardswish",), ()),
-    "softsign": ElementwiseReading("Softsign", ("F.softsign",), ()),
-    "tanhshrink": ElementwiseReading("Tanhshrink", ("F.tanhshrink",), ()),
-    "logsigmoid": ElementwiseReading("LogSigmoid", ("F.logsigmoid",), ()),
-    "sin": ElementwiseReading(None, ("torch.sin",), ("sin",)),
-    "cos": ElementwiseReading(None, ("torch.cos",), ("cos",)),
-    "exp": ElementwiseReading(None, ("torch.exp",), ("exp",)),
-    "log": ElementwiseReading(None, ("torch.log",), ("log",)),
-    "sqrt": ElementwiseReading(None, ("torch.sqrt",), ("sqrt",)),
-    "abs": ElementwiseReading(None, ("torch.abs", "operator.abs"), ("abs",)),
-    "square": ElementwiseReading(None, ("torch.square",), ("square",)),
-    "reciprocal": ElementwiseReading(None, ("torch.reciprocal",), ("reciprocal",)),
-    "rsqrt": ElementwiseReading(None, ("torch.rsqrt",), ("rsqrt",)),
-    "neg": ElementwiseReading(None, ("operator.neg", "torch.neg", "torch.negative"), ("neg",)),
-    "sinh": ElementwiseReading(None, ("torch.sinh",), ("sinh",)),
-    "cosh": ElementwiseReading(None, ("torch.cosh",), ("cosh",)),
-    "atan": ElementwiseReading(None, ("torch.atan", "torch.arctan"), ("atan",)),
-    "erf": ElementwiseReading(None, ("torch.erf", "torch.special.erf"), ("erf",)),
-    "log1p": ElementwiseReading(None, ("torch.log1p",), ("log1p",)),
-    "expm1": ElementwiseReading(None, ("torch.expm1",), ("expm1",)),
-    "clamp": ElementwiseReading(None, ("torch.clamp", "torch.clip"), ("clamp", "clip"),
-                                (("min", "min", 0), ("max", "max", 1))),
-    "pow": ElementwiseReading(None, ("torch.pow", "operator.pow"), ("pow",),
-                              (("exponent", "exponent", 0),)),
-}  # fmt: skip
 
 #: modules read as several primitives
 COMPOSITES: dict[str, Composite] = {

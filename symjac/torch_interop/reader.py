@@ -100,18 +100,27 @@ def torch_function(act: Any) -> Callable[[Any], Any]:
     return functools.partial(fn, **keywords) if keywords else fn
 
 
+@functools.cache
 def torch_targets() -> dict[tuple[str, Any], tuple[str, str]]:
     """``(fx op, target) -> (table, entry)`` for every resolvable torch name of the tables."""
     out: dict[tuple[str, Any], tuple[str, str]] = {}
 
     def add(name: str, entry: tuple[str, str]) -> None:
         obj = resolve(name)
-        if isinstance(obj, str):
-            out["call_method", obj] = entry
-        elif isinstance(obj, type):
-            out["call_module", obj] = entry
-        elif obj is not None:
-            out["call_function", obj] = entry
+        if obj is None:
+            return
+        op = (
+            "call_method"
+            if isinstance(obj, str)
+            else "call_module"
+            if isinstance(obj, type)
+            else "call_function"
+        )
+        if out.get((op, obj), entry) != entry:  # NOTE: two-way-table: one entry per spelling
+            raise AssertionError(
+                f"{name} is spelled by two table entries: {out[op, obj]} and {entry}"
+            )
+        out[op, obj] = entry
 
     for prim in PRIMITIVES.values():
         for name in prim.torch:
