@@ -207,7 +207,8 @@ def test_the_notebook_is_executed_and_shows_each_object(html_build: tuple[Any, P
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
     page = (out / "notebook.html").read_text("utf-8")
     # Jacobian, network, layer Jacobians: math; the reports: HTML tables; the scan: its plot
-    assert page.count('class="output text_latex math') >= 4
+    assert page.count('class="output text_latex math') >= 5
+    assert r"J_{\mathrm{x + tanh}} &amp;= I + J_{\mathrm{tanh(fc)}}" in page  # a graph model
     assert r"J_1 = \begin{pmatrix}" in page and r"\quad J_2 = " in page
     assert page.count('<div class="symjac-report">') == 2
     assert ">mismatch</td>" in page and ">ok</td>" in page

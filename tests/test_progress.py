@@ -13,7 +13,8 @@ import torch
 
 import symjac
 from symjac import progress
-from symjac.cli import _compare_shown, main
+from symjac.cli import main
+from symjac.cli.check_cmd import compare_shown
 from symjac.comparison import compare
 
 
@@ -137,10 +138,10 @@ def test_check_in_steps_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -
         torch.nn.init.normal_(weight)  # drawn in float64: not float32 numbers
     args = argparse.Namespace(json=False, allow_skipped=False)
     dtypes = ("float32", "float64")
-    in_steps = _compare_shown(compare, module, [0.5, -1.0], dtypes, None, args)
+    in_steps = compare_shown(compare, module, [0.5, -1.0], dtypes, None, args)
     assert "symjac check" in terminal.getvalue()
     with progress.quiet():
-        at_once = _compare_shown(compare, module, [0.5, -1.0], dtypes, None, args)
+        at_once = compare_shown(compare, module, [0.5, -1.0], dtypes, None, args)
     assert any("casting the model changed its weights" in note for note in at_once.notes)
     assert in_steps.to_dict() == at_once.to_dict()
     assert str(in_steps) == str(at_once)

@@ -82,9 +82,6 @@ from symjac.cli.text import (
 )
 from symjac.cli.values import SEED_RANGE
 
-# the name tests/test_progress.py imports; the function is symjac.cli.check_cmd.compare_shown
-_compare_shown = compare_shown
-
 __all__ = [
     "COMMANDS",
     "DEMO_EXIT_CODES",

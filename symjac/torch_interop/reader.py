@@ -422,18 +422,31 @@ def _trace(module: nn.Module) -> torch.fx.GraphModule:
         ) from None
     except Exception as err:  # fx raises many types; all mean "no fixed graph"
         text = (str(err).splitlines() or [type(err).__name__])[0]
+        where = _user_frame(err)
         if "control flow" in text or "bool" in text.lower() or "iterate" in text:
             raise UnsupportedError(
-                f"symjac cannot read the forward of {type(module).__name__}: it branches or "
-                "loops on a tensor's value (data-dependent control flow), so it has no fixed "
+                f"symjac cannot read the forward of {type(module).__name__}{where}: it branches "
+                "or loops on a tensor's value (data-dependent control flow), so it has no fixed "
                 "graph; compute both branches and select with arithmetic, or read each "
                 "branch as its own model"
             ) from None
         raise UnsupportedError(
-            f"symjac cannot read the forward of {type(module).__name__}: torch.fx could not "
-            f"trace it ({text[:160]}); write forward with tensor operations only"
+            f"symjac cannot read the forward of {type(module).__name__}{where}: torch.fx could "
+            f"not trace it ({text[:160]}); write forward with tensor operations only"
         ) from None
     return torch.fx.GraphModule(tracer.root, graph, type(module).__name__)
+
+
+def _user_frame(err: BaseException) -> str:
+    """`` (at file.py:12: code)`` of the last frame of the user's code in ``err``'s traceback."""
+    import traceback
+
+    skip = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if not f.filename.startswith(skip)]
+    if not frames or not frames[-1].line:
+        return ""
+    last = frames[-1]
+    return f" (at {os.path.basename(last.filename)}:{last.lineno}: {last.line.strip()})"
 
 
 _SHAPE_METHODS = {"size", "dim", "numel", "__getitem__", "clone", "contiguous", "detach",

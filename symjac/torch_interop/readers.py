@@ -20,7 +20,7 @@ from torch import nn
 from symjac.activations import Activation, get_activation
 from symjac.graph.primitives import ELEMENTWISE, Ref
 
-__all__ = ["read_node"]
+__all__ = ["COMPOSITE_READERS", "READERS", "read_node"]
 
 _FIX = "rewrite it with supported operations (see docs: 'Your model')"
 _DATA_DEPENDENT = {"item", "tolist", "numpy", "nonzero", "argmax", "argmin", "__bool__",
@@ -79,7 +79,7 @@ def read_node(r: Any, n: torch.fx.Node, real: Any) -> Any:
     table, name = entry
     if table == "elementwise":
         return _elementwise(r, n, args, _activation(r, n, name, args, kwargs, module, real))
-    reader = _COMPOSITES.get(name) if table == "composite" else _PRIMITIVE_READERS[name]
+    reader = COMPOSITE_READERS.get(name) if table == "composite" else READERS[name]
     return reader(r, n, args, kwargs, module, real)
 
 
@@ -323,7 +323,7 @@ def _sum(r: Any, n: torch.fx.Node, args: tuple, kwargs: dict, module: Any, real:
     return r.add("sum", (x,), axes=axes, keepdim=keep, mean=mean)
 
 
-_PRIMITIVE_READERS = {
+READERS = {
     "linear": _linear,
     "add": _binary("add"),
     "sub": _binary("sub"),
@@ -420,4 +420,4 @@ def _tensor_of(r: Any, n: torch.fx.Node, ref: Any) -> Any:
     return torch.as_tensor(_const_array(r, n, ref))
 
 
-_COMPOSITES = {"layer_norm": _layer_norm, "rms_norm": _rms_norm, "batch_norm": _batch_norm}
+COMPOSITE_READERS = {"layer_norm": _layer_norm, "rms_norm": _rms_norm, "batch_norm": _batch_norm}
