@@ -509,3 +509,38 @@ def test_every_primitive_and_composite_has_a_reader_and_is_exercised() -> None:
     assert set(PRIMITIVES) <= used, set(PRIMITIVES) - used
     model = symjac.from_torch(FAMILIES["gating, slicing, matmul"]())
     assert len(model.as_map().outputs) == model.n_out
+
+
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x, scale: float = 2.0):
+        return self.fc(x) * scale
+
+
+class Masked(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return torch.where(y > 0, y, 0.1 * y)
+
+
+def test_hostile_models_get_clear_errors() -> None:
+    assert symjac.from_torch(Scaled()).sizes == (2, 2)  # a defaulted number is a constant
+    norm = nn.Sequential(nn.Linear(3, 2), nn.LayerNorm(2))
+    with pytest.raises(ValueError, match=r"fails on inputs of shape \(3, 5\) \(RuntimeError: .*"
+                       r"give example_input of the shape forward takes"):  # fmt: skip
+        symjac.from_torch(norm, example_input=torch.zeros(1, 5))
+    with pytest.raises(ValueError, match="example input must be finite"):
+        symjac.from_torch(norm, example_input=torch.full((1, 3), float("nan")))
+    with pytest.raises(UnsupportedError, match=r"the operator > \(at test_graph\.py:\d+: "):
+        symjac.from_torch(Masked())
+    with pytest.raises(UnsupportedError, match="merges or moves the batch axis"):
+        symjac.from_torch(nn.Sequential(nn.Linear(3, 2), nn.LayerNorm(2), nn.Flatten(0)))
+    with pytest.raises(UnsupportedError, match=r"order=2.*graph models is not supported yet"):
+        symjac.compare(norm, [0.1, 0.2, 0.3], order=2)

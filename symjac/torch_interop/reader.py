@@ -162,6 +162,12 @@ def _module_path(node: torch.fx.Node) -> str:
     return paths[-1] if paths else ""
 
 
+#: Python operators by the symbol a user writes
+_OPERATORS = {operator.gt: ">", operator.ge: ">=", operator.lt: "<", operator.le: "<=",
+              operator.eq: "==", operator.ne: "!=", operator.and_: "&", operator.or_: "|",
+              operator.invert: "~", operator.floordiv: "//", operator.mod: "%",
+              operator.matmul: "@"}  # fmt: skip
+
 #: where users find torch's functions, for naming one as they wrote it
 _NAMESPACES = (("torch", torch), ("torch.nn.functional", F), ("torch.fft", torch.fft),
                ("torch.linalg", torch.linalg), ("torch.special", torch.special))  # fmt: skip
@@ -175,6 +181,9 @@ def op_text(node: torch.fx.Node, module: Any = None) -> str:
         return f"the module {type(module or node.target).__name__}"
     if node.op == "call_method":
         return f"the tensor method .{node.target}()"
+    symbol = _OPERATORS.get(node.target)
+    if symbol is not None:
+        return f"the operator {symbol}"
     for prefix, space in _NAMESPACES:
         for name in dir(space):
             if getattr(space, name, None) is node.target:
@@ -276,7 +285,9 @@ class _Reader(torch.fx.Interpreter):
         self.record_stages(n, first, result)
         return real
 
-    def placeholder_ref(self, n: torch.fx.Node, real: Any) -> Ref:
+    def placeholder_ref(self, n: torch.fx.Node, real: Any) -> Any:
+        if n.args and not isinstance(real, torch.Tensor):
+            return real  # an argument with a default (forward(x, scale=2.0)): a constant
         if not isinstance(real, torch.Tensor):
             raise refusal(n, f"the argument {n.target!r} of forward", "it is not a tensor",
                           "give every argument of forward as a tensor")  # fmt: skip
@@ -519,6 +530,15 @@ def read_model(module: nn.Module, example_input: Any = None, *, input_names: Any
             reader.run(*probe)
     except UnsupportedError as err:  # fx appends the graph and a traceback: keep one line
         raise type(err)(str(err).split("\n\nWhile executing")[0]) from None
+    except (SystemExit, GeneratorExit, KeyboardInterrupt):
+        raise
+    except Exception as err:  # the module's own forward failed on inputs of these shapes
+        shapes = ", ".join(str((_BATCH, *p.shape)) for p in reader.parts) or "?"
+        first = (str(err).splitlines() or [type(err).__name__])[0][:160]
+        raise ValueError(
+            f"{type(module).__name__} fails on inputs of shape {shapes} ({type(err).__name__}: "
+            f"{first}); give example_input of the shape forward takes"
+        ) from None
     assert reader.result is not None
     return Model(reader.nodes, reader.stages, reader.parts, reader.result, module=module,
                  input_names=input_names, fx_graph=gm.graph)  # fmt: skip

@@ -82,7 +82,7 @@ def _roots(node: Any, placeholders: set[Any]) -> list[Any]:
 
 
 def _guess(gm: torch.fx.GraphModule) -> list[tuple[int, ...]] | None:
-    holders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    holders = [n for n in gm.graph.nodes if n.op == "placeholder" and not n.args]
     sizes: dict[Any, int] = {}
     for p in holders:
         width, cat = _feeds(gm, p)
@@ -123,7 +123,8 @@ def input_shapes(
     >>> input_shapes(torch.fx.symbolic_trace(nn.Linear(3, 1)), nn.Linear(3, 1), None)
     [(3,)]
     """
-    holders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    # arguments with a default (forward(x, scale=2.0)) are constants, not inputs
+    holders = [n for n in gm.graph.nodes if n.op == "placeholder" and not n.args]
     if example is not None:
         tensors = isinstance(example, (tuple, list)) and all(
             isinstance(v, torch.Tensor) for v in example
@@ -137,7 +138,18 @@ def input_shapes(
             )
         shapes = []
         for item in items:
-            t = torch.as_tensor(item)
+            try:
+                t = torch.as_tensor(item).detach().to(torch.float64)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise TypeError(
+                    f"example_input must be tensors or numbers, got {type(item).__name__} "
+                    f"({str(err).splitlines()[0][:80]})"
+                ) from None
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(
+                    "example input must be finite; give a point where the module's output is "
+                    "defined"
+                )
             shapes.append(tuple(t.shape[1:]) if t.ndim >= 2 else (max(1, t.numel()),))
         return shapes
     shapes = _guess(gm)
