@@ -219,8 +219,16 @@ def _power(exponent: float = 2.0) -> Activation:
 
 
 # torch's SELU constants, as the doubles torch computes with (NOTE: honest-reference)
-_SELU_ALPHA, _SELU_SCALE = _exact(1.6732632423543772), _exact(1.0507009873554805)
-_HARD = sympy.Max(0, sympy.Min(1, Z / 6 + sympy.Rational(1, 2)))  # relu6(z + 3) / 6
+def _selu() -> Activation:
+    alpha, scale = _exact(1.6732632423543772), _exact(1.0507009873554805)
+    return _kinked("selu", scale * sympy.Piecewise((Z, Z > 0), (alpha * (sympy.exp(Z) - 1), True)),
+                   (), (0,), "torch uses scale*alpha = 1.7581 at z = 0")  # fmt: skip
+
+
+def _hard() -> sympy.Expr:
+    # relu6(z + 3) / 6, built when first used: Max/Min cost SymPy 0.1 s, too much for import
+    return sympy.Max(0, sympy.Min(1, Z / 6 + sympy.Rational(1, 2)))
+
 
 #: every elementwise function: its SymPy form (a factory taking its parameters) and how torch
 #: spells it (module, functions, methods, parameters). One entry per function: the reader,
@@ -278,13 +286,7 @@ TABLE: dict[str, Entry] = {
         Spelling("GELU(approximate='tanh')", ("F.gelu(approximate='tanh')",), ()),
     ),
     "selu": Entry(
-        lambda: _kinked(
-            "selu",
-            _SELU_SCALE * sympy.Piecewise((Z, Z > 0), (_SELU_ALPHA * (sympy.exp(Z) - 1), True)),
-            (),
-            (0,),
-            "torch uses scale*alpha = 1.7581 at z = 0",
-        ),
+        _selu,
         Spelling("SELU", ("torch.selu", "F.selu"), ()),
     ),
     "celu": Entry(
@@ -313,13 +315,13 @@ TABLE: dict[str, Entry] = {
     ),
     "hardsigmoid": Entry(
         lambda: _kinked(
-            "hardsigmoid", _HARD, (), (-3, 3), "torch uses hardsigmoid' = 0 at -3 and 3"
+            "hardsigmoid", _hard(), (), (-3, 3), "torch uses hardsigmoid' = 0 at -3 and 3"
         ),
         Spelling("Hardsigmoid", ("F.hardsigmoid",), ()),
     ),
     "hardswish": Entry(
         lambda: _kinked(
-            "hardswish", Z * _HARD, (), (-3, 3), "torch uses the inner side's slope at -3 and 3"
+            "hardswish", Z * _hard(), (), (-3, 3), "torch uses the inner side's slope at -3 and 3"
         ),
         Spelling("Hardswish", ("F.hardswish",), ()),
     ),

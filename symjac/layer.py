@@ -125,5 +125,18 @@ class Layer:
 
 
 def _exact_array(values: np.ndarray) -> sympy.ImmutableMatrix:
+    """The exact matrix of float64 ``values``: each float is the binary fraction ``p / q``."""
+    from symjac import _sympy_fast
+
     rows, cols = values.shape
-    return sympy.ImmutableMatrix(rows, cols, [sympy.Rational(v) for v in values.ravel().tolist()])
+    ratios = [v.as_integer_ratio() for v in values.ravel().tolist()]  # coprime, q > 0
+
+    def make(c: _sympy_fast.Construction) -> sympy.ImmutableMatrix:
+        flat = [c.rational(p, q) for p, q in ratios]
+        dod: dict[int, dict[int, Any]] = {}
+        for k, (p, _) in enumerate(ratios):
+            if p:
+                dod.setdefault(k // cols, {})[k % cols] = flat[k]
+        return c.immutable_matrix(dod, flat, rows, cols)
+
+    return _sympy_fast.build(make)
