@@ -187,6 +187,12 @@ def test_family_compares_ok(family: str) -> None:
     quantities = {r.quantity for r in report.rows}
     assert {s.name for s in model.stages} <= quantities
     assert {"chain", "whole"} <= quantities
+    # every stage, the chain along the graph and the whole Jacobian: torch's float64 values
+    # within 1e-12 of the exact ones, relative to their largest entry
+    bound = TORCH_INEXACT.get(family, 1e-12)
+    for row in report.rows:
+        if row.quantity in {s.name for s in model.stages} | {"chain", "whole"}:
+            assert row.max_rel <= bound, (family, row.quantity, row.method, row.max_rel)
 
 
 def test_stage_names_follow_the_source() -> None:
