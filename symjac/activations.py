@@ -120,6 +120,9 @@ class Spelling:
 
     ``params`` are ``(symjac name, torch keyword, position after the input)``; a
     module's attribute of the same torch keyword gives the value.
+
+    >>> ELEMENTWISE["leaky_relu"].params
+    (('negative_slope', 'negative_slope', 0),)
     """
 
     module: str | None
@@ -130,7 +133,11 @@ class Spelling:
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """One row of :data:`TABLE`: the SymPy factory and the torch spellings of a function."""
+    """One row of :data:`TABLE`: the SymPy factory and the torch spellings of a function.
+
+    >>> TABLE["tanh"].build().expr, TABLE["tanh"].torch.module
+    (tanh(z), 'Tanh')
+    """
 
     build: Callable[..., Activation]
     torch: Spelling

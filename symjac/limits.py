@@ -68,6 +68,9 @@ class Limits:
     #: numbers of one module read by ``from_torch``, held as float64 arrays (8 bytes each)
     #: and made exact only where shown or asked for symbolically (NOTE: lazy-weights)
     max_read_weights: int = 20_000_000
+    #: high-precision multiplications of one exact reference of a graph model
+    #: (``Model.reference``): mpmath does about a million a second at 50 digits
+    max_reference_ops: int = 50_000_000
     #: bytes of one model file, on disk and uncompressed (the sum of a zip archive's
     #: records), checked before ``torch.load`` allocates them
     max_file_bytes: int = 64 * 2**20

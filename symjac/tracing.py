@@ -386,15 +386,10 @@ def _exit_arg(err: BaseException) -> str:
 
 def _example_probe(example_input: Any, n_in: int) -> Any:
     """``example_input`` as a float64 batch of shape ``(N, n_in)``, or a clear ValueError."""
-    import torch
 
-    try:
-        values = torch.as_tensor(example_input).detach().to(torch.float64)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise TypeError(
-            f"example_input must be numbers (a list, array or tensor of {n_in}), got "
-            f"{type(example_input).__name__} ({str(err).splitlines()[0][:80]})"
-        ) from None
+    from symjac.torch_interop.sizes import example_tensor
+
+    values = example_tensor(example_input, f"numbers (a list, array or tensor of {n_in})")
     shape = tuple(values.shape)
     if len(shape) <= 1:
         ok = values.numel() == n_in or (n_in == 1 and values.numel() >= 1)
@@ -404,10 +399,5 @@ def _example_probe(example_input: Any, n_in: int) -> Any:
         raise ValueError(
             f"example_input has shape {shape}, but the module takes {n_in} input(s): give "
             f"{n_in} number(s), or a batch of shape (N, {n_in})"
-        )
-    if not bool(torch.isfinite(values).all()):
-        raise ValueError(
-            f"example input must be finite, got {values.reshape(-1)[:4].tolist()}; "
-            "give a point where the module's output is defined"
         )
     return values.reshape(-1, n_in)

@@ -51,7 +51,11 @@ __all__ = ["GraphReference", "InputPart", "Model", "ModelFunction", "Stage"]
 
 @dataclasses.dataclass(frozen=True)
 class InputPart:
-    """One argument of ``forward``: its name, per-sample shape and place in the input vector."""
+    """One argument of ``forward``: its name, per-sample shape and place in the input vector.
+
+    >>> InputPart("t", (1,), 1).size
+    1
+    """
 
     name: str
     shape: tuple[int, ...]
@@ -71,9 +75,14 @@ class Stage:
     (``x + tanh``); ``kind`` what it is (``Linear``, ``add``, ``LayerNorm``...);
     ``inputs`` the nodes it reads (model inputs or earlier stages' outputs);
     ``nodes`` its own nodes, the last being its output; ``source`` the line of
-    ``forward`` that made it. ``torch`` is a torch callable of ``len(inputs)``
-    tensors computing the stage (for :func:`symjac.compare`), ``custom`` the custom
-    ``autograd.Function`` call it is, if any.
+    ``forward`` that made it. ``torch`` is ``(fx node, item, fx input nodes)``, from
+    which :mod:`symjac.comparison.model_target` rebuilds the stage as torch computes it
+    in each dtype; ``custom`` is the custom ``autograd.Function`` call it is, if any.
+
+    >>> import symjac, torch
+    >>> stage = symjac.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))).stages[1]
+    >>> stage.name, stage.kind, stage.inputs
+    ('1', 'LayerNorm', (1,))
     """
 
     name: str
@@ -97,7 +106,13 @@ class GraphReference:
     ``values[k]`` is the exact value of stage ``k`` (flattened), ``stages[k]`` its
     Jacobian with respect to its inputs (concatenated, flattened, in
     ``Stage.inputs`` order) at the exact values, ``whole`` the whole Jacobian; all
-    NumPy object arrays of mpmath numbers with ``digits`` plus guard digits.
+    NumPy object arrays of mpmath numbers with ``digits`` plus guard digits; ``nodes``
+    holds every node's value.
+
+    >>> import symjac, torch
+    >>> model = symjac.from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2)))
+    >>> [j.shape for j in model.reference([0.5, 0.25]).stages]
+    [(2, 2), (2, 2)]
     """
 
     digits: int
@@ -138,6 +153,11 @@ class Model:
     ``Linear`` layers and activations (those are a :class:`~symjac.Network`).
     ``parts`` are ``forward``'s arguments, which symjac treats as one input vector
     with named parts; ``inputs`` its SymPy symbols; ``sizes`` is ``(n_in, n_out)``.
+
+    >>> import symjac, torch
+    >>> model = symjac.from_torch(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2)))
+    >>> model.sizes, [s.name for s in model.inputs]
+    ((3, 2), ['input1', 'input2', 'input3'])
     """
 
     def __init__(
@@ -267,12 +287,13 @@ class Model:
     def _check_reference_cost(self, digits: int) -> None:
         # mpmath does about a million multiplications a second at 50 digits: refuse what
         # would take minutes, before doing any of it
-        cost = self.flops() * max(1.0, digits / 50)
-        if cost > 5e7:
+        cost, cap = self.flops() * max(1.0, digits / 50), limits.current().max_reference_ops
+        if cost > cap:
             raise LimitError(
                 f"the exact reference of this model takes about {cost:.2g} high-precision "
-                "operations (more than 5e7, minutes of work); use model.numeric() for "
-                "float64 values, or a smaller model"
+                f"operations; the limit is max_reference_ops={cap} (minutes of work). Use "
+                "model.numeric() for float64 values, or raise it with "
+                "symjac.limits.override(max_reference_ops=...)"
             )
 
     def flops(self) -> int:

@@ -102,7 +102,12 @@ def torch_function(act: Any) -> Callable[[Any], Any]:
 
 @functools.cache
 def torch_targets() -> dict[tuple[str, Any], tuple[str, str]]:
-    """``(fx op, target) -> (table, entry)`` for every resolvable torch name of the tables."""
+    """``(fx op, target) -> (table, entry)`` for every resolvable torch name of the tables.
+
+    >>> targets = torch_targets()
+    >>> targets["call_module", torch.nn.Tanh], targets["call_function", torch.cat]
+    (('elementwise', 'tanh'), ('primitive', 'cat'))
+    """
     out: dict[tuple[str, Any], tuple[str, str]] = {}
 
     def add(name: str, entry: tuple[str, str]) -> None:
@@ -141,7 +146,13 @@ def torch_targets() -> dict[tuple[str, Any], tuple[str, str]]:
 
 
 def source_of(node: torch.fx.Node) -> str:
-    """``file.py:12: code`` of the user's line that made ``node`` (from fx's stack trace)."""
+    """``file.py:12: code`` of the user's line that made ``node`` (from fx's stack trace).
+
+    Empty where the line is torch's own (``nn.Sequential``) or was not recorded.
+
+    >>> source_of(torch.fx.symbolic_trace(torch.nn.Tanh()).graph.find_nodes(op="output")[0])
+    ''
+    """
     skip = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
     lines = (node.meta.get("stack_trace") or "").splitlines()
     found = ""
@@ -174,7 +185,12 @@ _NAMESPACES = (("torch", torch), ("torch.nn.functional", F), ("torch.fft", torch
 
 
 def op_text(node: torch.fx.Node, module: Any = None) -> str:
-    """The operation as the user wrote it: ``torch.fft.rfft``, ``.sum()``, ``the module Conv1d``."""
+    """The operation as the user wrote it: ``torch.fft.rfft``, ``.sum()``, ``the module Conv1d``.
+
+    >>> gm = torch.fx.symbolic_trace(lambda x: torch.fft.rfft(x) > 0)
+    >>> [op_text(n) for n in gm.graph.nodes if n.op == "call_function"]
+    ['torch.fft.rfft', 'the operator >']
+    """
     from symjac.torch_ops import op_name
 
     if node.op == "call_module":
@@ -192,7 +208,13 @@ def op_text(node: torch.fx.Node, module: Any = None) -> str:
 
 
 def refusal(node: torch.fx.Node, what: str, why: str, fix: str) -> UnsupportedError:
-    """An operation symjac cannot read: one line with the op, where it is, why, what to do."""
+    """An operation symjac cannot read: one line with the op, where it is, why, what to do.
+
+    >>> gm = torch.fx.symbolic_trace(lambda x: torch.fft.rfft(x))
+    >>> node = next(n for n in gm.graph.nodes if n.op == "call_function")
+    >>> str(refusal(node, op_text(node), "symjac has no rule for it", "rewrite it"))
+    'symjac cannot read torch.fft.rfft: symjac has no rule for it; rewrite it'
+    """
     where = [f"in {p}" for p in [_module_path(node)] if p]
     if src := source_of(node):
         where.append(f"at {src}")
@@ -209,6 +231,9 @@ class _Reader(torch.fx.Interpreter):
     def __init__(self, gm: torch.fx.GraphModule, original: nn.Module):
         super().__init__(gm)
         self.original = original
+        #: the dtype the model computes in (RMSNorm's default eps follows it)
+        self.dtype = next((p.dtype for p in original.parameters()), torch.float32)
+        self.stage_names: dict[int, str] = {}
         self.nodes: list[Node] = []
         self.stages: list[Stage] = []
         self.parts: list[InputPart] = []
@@ -332,11 +357,13 @@ class _Reader(torch.fx.Interpreter):
 
     def record_stages(self, n: torch.fx.Node, first: int, result: Any) -> None:
         outputs = list(result) if isinstance(result, tuple) else [result]
+        start = first
         for item, ref in enumerate(outputs):
             if not self.batched(ref) or ref.index < first:
                 continue  # an alias (Identity, Dropout) or a constant: no stage of its own
-            own = tuple(i for i in range(first, ref.index + 1) if self.nodes[i].op != "const")
-            own = tuple(i for i in own if i <= ref.index)
+            # a piece of split/chunk owns the nodes made after the previous piece
+            own = tuple(i for i in range(start, ref.index + 1) if self.nodes[i].op != "const")
+            start = ref.index + 1
             inputs = self.stage_inputs(n)
             name = self.stage_name(n, item if isinstance(result, tuple) else None)
             kind = (type(self.module_of(n)).__name__ if n.op == "call_module"
@@ -366,8 +393,6 @@ class _Reader(torch.fx.Interpreter):
         for a in (*n.args, *n.kwargs.values()):
             visit(a)
         return found
-
-    stage_names: dict[int, str]
 
     def stage_name(self, n: torch.fx.Node, item: int | None) -> str:
         if n.op == "call_module":
@@ -523,8 +548,6 @@ def read_model(module: nn.Module, example_input: Any = None, *, input_names: Any
     probe = _probe(gm, module, example_input)
     double = copy.deepcopy(gm).to(torch.float64)
     reader = _Reader(double, module)
-    reader.stage_names = {}
-    reader.dtype = next((p.dtype for p in module.parameters()), torch.float32)
     try:
         with torch.no_grad():
             reader.run(*probe)

@@ -20,11 +20,38 @@ import torch
 import torch.fx
 from torch import nn
 
-__all__ = ["input_shapes"]
+__all__ = ["example_tensor", "input_shapes"]
 
 _PASS_THROUGH = {operator.add, operator.sub, operator.mul, operator.truediv, operator.neg,
                  torch.add, torch.sub, torch.mul, torch.div, torch.sin, torch.cos,
                  torch.tanh, torch.exp, torch.sigmoid}  # fmt: skip
+
+
+def example_tensor(value: Any, expected: str) -> torch.Tensor:
+    """``value`` as a finite float64 tensor, or a one-line TypeError/ValueError saying why.
+
+    ``expected`` says what was wanted, for the message.
+
+    >>> example_tensor([0.5, 1.0], "numbers").tolist()
+    [0.5, 1.0]
+    >>> example_tensor([float("nan")], "numbers")
+    Traceback (most recent call last):
+    ...
+    ValueError: example input must be finite, got [nan]; give a point where the module's output is defined
+    """
+    try:
+        t = torch.as_tensor(value).detach().to(torch.float64)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(
+            f"example_input must be {expected}, got {type(value).__name__} "
+            f"({(str(err).splitlines() or [''])[0][:80]})"
+        ) from None
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(
+            f"example input must be finite, got {t.reshape(-1)[:4].tolist()}; give a point "
+            "where the module's output is defined"
+        )
+    return t
 
 
 def _width(gm: torch.fx.GraphModule, node: torch.fx.Node) -> int | None:
@@ -138,18 +165,7 @@ def input_shapes(
             )
         shapes = []
         for item in items:
-            try:
-                t = torch.as_tensor(item).detach().to(torch.float64)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise TypeError(
-                    f"example_input must be tensors or numbers, got {type(item).__name__} "
-                    f"({str(err).splitlines()[0][:80]})"
-                ) from None
-            if not bool(torch.isfinite(t).all()):
-                raise ValueError(
-                    "example input must be finite; give a point where the module's output is "
-                    "defined"
-                )
+            t = example_tensor(item, "tensors or numbers, one per argument of forward")
             shapes.append(tuple(t.shape[1:]) if t.ndim >= 2 else (max(1, t.numel()),))
         return shapes
     shapes = _guess(gm)
