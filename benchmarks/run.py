@@ -45,7 +45,7 @@ from symjac.kernels import kernel_label as _kernel_label  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hessian as hessian_benchmark  # noqa: E402  (benchmarks/hessian.py: the PINN Hessian)
 import tracing as tracing_benchmark  # noqa: E402  (benchmarks/tracing.py: reading models)
-from timing import fmt_time  # noqa: E402
+from timing import PEAK_RSS, fmt_time  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -477,8 +477,10 @@ def roofline(
 
 
 # -- target 4: scale ----------------------------------------------------------------------------
-SCALE_CHILD = r"""
-import os, sys, time, resource, json
+SCALE_CHILD = (
+    PEAK_RSS
+    + r"""
+import os, sys, time, json
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[v] = "1"
 sys.path.insert(0, sys.argv[1])
@@ -492,15 +494,16 @@ for k in range(8):
     if k < 7:
         mods.append(torch.nn.Tanh())
 net = symjac.from_torch(torch.nn.Sequential(*mods).double())
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 t0 = time.perf_counter()
 J = net.layer_jacobians()
 fn = net.numeric("numpy")
 fn(torch.zeros(1, 128, dtype=torch.float64).numpy())
 t = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 print(json.dumps({"time": t, "peak_kib": peak, "before_kib": before}))
 """
+)
 
 
 def target_scale() -> None:

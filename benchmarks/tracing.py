@@ -22,13 +22,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import fmt_time  # benchmarks/timing.py
+from timing import PEAK_RSS, fmt_time  # benchmarks/timing.py
 
 #: (case, symjac, baseline, ratio, target, met): the columns of benchmarks/run.py
 Row = tuple[str, str, str, str, str, str]
 
-CHILD = r"""
-import json, resource, statistics, sys, time
+CHILD = (
+    PEAK_RSS
+    + r"""
+import json, statistics, sys, time
 sys.path.insert(0, sys.argv[1])
 import torch
 from torch import nn
@@ -55,7 +57,7 @@ else:
             h = h + torch.tanh(self.hidden(h))
             return self.out(h)
     model = PINN()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
 symjac.from_torch(nn.Sequential(nn.Linear(3, 2), nn.Tanh(), nn.LayerNorm(2)))  # imports
 start = time.perf_counter()
 symjac.from_torch(model)
@@ -65,10 +67,11 @@ for _ in range(int(sys.argv[3])):
     start = time.perf_counter()
     read = symjac.from_torch(model)
     times.append(time.perf_counter() - start)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 print(json.dumps({"first": first, "median": statistics.median(times), "peak_kib": peak,
                   "before_kib": before, "kind": type(read).__name__}))
 """
+)
 
 
 def _measure(case: str, reps: int) -> dict:
