@@ -45,7 +45,7 @@ from symjac.kernels import kernel_label as _kernel_label  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hessian as hessian_benchmark  # noqa: E402  (benchmarks/hessian.py: the PINN Hessian)
 import tracing as tracing_benchmark  # noqa: E402  (benchmarks/tracing.py: reading models)
-from timing import PEAK_RSS, fmt_time  # noqa: E402
+from timing import PEAK_KIB_SOURCE, fmt_time  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -478,7 +478,7 @@ def roofline(
 
 # -- target 4: scale ----------------------------------------------------------------------------
 SCALE_CHILD = (
-    PEAK_RSS
+    PEAK_KIB_SOURCE
     + r"""
 import os, sys, time, json
 for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -1,14 +1,14 @@
-"""Helpers shared by the benchmark scripts (``run.py`` and ``hessian.py``)."""
+"""Helpers shared by the benchmark scripts (``run.py``, ``hessian.py`` and ``tracing.py``)."""
 
 from __future__ import annotations
 
-__all__ = ["PEAK_RSS", "fmt_time"]
+__all__ = ["PEAK_KIB_SOURCE", "fmt_time"]
 
-#: source of ``peak_kib()`` for the benchmarks' child processes: the process's own peak
+#: source text of ``peak_kib()`` (KiB) for the benchmarks' child processes: the process's own peak
 #: resident set (``VmHWM``, reset by ``exec``). ``getrusage``'s ``ru_maxrss`` is kept across
 #: ``execve`` on Linux, so a child started by a large benchmark process reported the
 #: parent's peak (2.27 GiB in one full run, where the child itself used a fraction of it).
-PEAK_RSS = r"""
+PEAK_KIB_SOURCE = r"""
 def peak_kib():
     try:
         with open("/proc/self/status") as status:
@@ -17,8 +17,9 @@ def peak_kib():
                     return int(line.split()[1])
     except OSError:
         pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    import resource, sys
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS
 """
 
 

@@ -22,13 +22,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from timing import PEAK_RSS, fmt_time  # benchmarks/timing.py
+from timing import PEAK_KIB_SOURCE, fmt_time  # benchmarks/timing.py
 
 #: (case, symjac, baseline, ratio, target, met): the columns of benchmarks/run.py
 Row = tuple[str, str, str, str, str, str]
 
 CHILD = (
-    PEAK_RSS
+    PEAK_KIB_SOURCE
     + r"""
 import json, statistics, sys, time
 sys.path.insert(0, sys.argv[1])
