@@ -21,13 +21,16 @@ from typing import Any
 
 import numpy as np
 
+from symjac import _native
 from symjac.activations import Activation, Z
+from symjac.exceptions import SymjacError
 from symjac.numeric import NumericFunction, compile_exprs
 
 __all__ = [
     "KERNELS",
     "KERNEL_NAMES",
     "activation_kind",
+    "available_kernels",
     "elementwise",
     "elementwise_acts",
     "forced_kernels",
@@ -44,11 +47,12 @@ __all__ = [
 #     how fast those are depends on the CPU far more than the matrix products do: NumPy's
 #     float64 ``np.tanh`` has a SIMD kernel only with AVX-512 (514 M values/s there, 29-50 M/s
 #     on an AVX2-only core), while torch's vectorised ``exp`` runs at about 290 M/s on both.
-#     So tanh and sigmoid have three kernels each, all in the cancellation-free forms of
+#     So tanh and sigmoid have four kernels each, all in the cancellation-free forms of
 #     NOTE: stable-rewrites: ``numpy`` (``np.tanh`` and ``2 / (1 + cosh(2z))``,
 #     NOTE: tanh-slope), ``numpy-exp`` and ``torch-exp`` (value and slope from one
 #     exponential, by ``np.exp`` or by torch's CPU kernel on the block's own memory,
-#     ``torch.from_numpy``, no copy). For tanh, ``E = exp(|2z|)``, ``e = 1 / E``:
+#     ``torch.from_numpy``, no copy), and ``compiled`` (one fused C loop, built on first
+#     use where a C compiler exists, NOTE: native kernels in symjac._native). For tanh, ``E = exp(|2z|)``, ``e = 1 / E``:
 #     ``sech(z)**2 = 4 / (2 + E + e)`` (``2 + E + e = 2 (1 + cosh(2z))``, the form cosh
 #     is computed in, so the slope rounds as the cosh form does: on 2.5e5 points of
 #     [-20, 20] against 80-bit values, mean 0.30 ulp and at most 1.4, against 0.30 and
@@ -60,11 +64,12 @@ __all__ = [
 #     of any size takes the kernel expected fastest for it (torch's dispatch costs a few
 #     µs per call, which small blocks feel). One point always takes the lean NumPy path
 #     (NOTE: one-point); np.longdouble blocks (the benchmark's 80-bit chain) ``numpy``.
-#     ``NetworkFunction.kernels`` reports the choice, :func:`forced_kernels` overrides it;
-#     the tests run every choice against the 50-digit reference.
+#     ``NetworkFunction.kernels`` reports the choice, :func:`forced_kernels` overrides it,
+#     :func:`available_kernels` lists what this machine has; the tests run every choice
+#     against the 50-digit reference.
 
 #: the kernel sets every activation in :data:`KERNELS` has
-KERNEL_NAMES = ("numpy", "numpy-exp", "torch-exp")
+KERNEL_NAMES = ("numpy", "numpy-exp", "torch-exp", "compiled")
 #: block sizes (elements) the calibration times, best of ``_CALIBRATION_REPS`` each
 _CALIBRATION_SIZES = (1024, 8192)
 _CALIBRATION_REPS = 2
@@ -151,13 +156,28 @@ KERNELS: dict[str, dict[str, Any]] = {
         "numpy": _tanh_cosh,
         "numpy-exp": _tanh_exp(_exp_numpy),
         "torch-exp": _tanh_exp(_exp_torch),
+        "compiled": _native.tanh,
     },
     "sigmoid": {
         "numpy": _sigmoid_exp(_exp_numpy),
         "numpy-exp": _sigmoid_exp(_exp_numpy),
         "torch-exp": _sigmoid_exp(_exp_torch),
+        "compiled": _native.sigmoid,
     },
 }
+
+
+def available_kernels() -> tuple[str, ...]:
+    """The kernel sets this machine can run: :data:`KERNEL_NAMES`, less ``"compiled"``
+    where the compiled kernels are unavailable (``symjac._native.unavailable_reason()``
+    says why; NOTE: native kernels).
+
+    >>> available_kernels()[:3]
+    ('numpy', 'numpy-exp', 'torch-exp')
+    """
+    if _native.library() is None:
+        return KERNEL_NAMES[:3]
+    return KERNEL_NAMES
 
 
 def _calibrate(kind: str, dtype: np.dtype) -> dict[str, tuple[float, float]]:
@@ -166,7 +186,8 @@ def _calibrate(kind: str, dtype: np.dtype) -> dict[str, tuple[float, float]]:
     small, large = _CALIBRATION_SIZES
     costs: dict[str, tuple[float, float]] = {}
     with np.errstate(all="ignore"):
-        for name, fn in KERNELS[kind].items():
+        for name in available_kernels():
+            fn = KERNELS[kind][name]
             times = []
             for size in (small, large):
                 z0 = np.linspace(-3.0, 3.0, size, dtype=dtype).reshape(16, -1)
@@ -192,11 +213,11 @@ def _kernel_costs(kind: str, dtype: Any) -> dict[str, tuple[float, float]]:
 
 
 def kernel_choice(kind: str, dtype: Any, size: int = _CALIBRATION_SIZES[1]) -> str:
-    """The kernels (``"numpy"``, ``"numpy-exp"`` or ``"torch-exp"``) that compute the
-    ``kind`` activation's values and slopes on a block of ``size`` elements of ``dtype``:
-    the fastest by a calibration run once per process (NOTE: kernels).
+    """The kernels (one of :func:`available_kernels`) that compute the ``kind``
+    activation's values and slopes on a block of ``size`` elements of ``dtype``: the
+    fastest by a calibration run once per process (NOTE: kernels).
 
-    >>> kernel_choice("tanh", np.float64) in ("numpy", "numpy-exp", "torch-exp")
+    >>> kernel_choice("tanh", np.float64) in available_kernels()
     True
     >>> with forced_kernels("numpy"):
     ...     kernel_choice("tanh", np.float64)
@@ -211,9 +232,10 @@ def kernel_choice(kind: str, dtype: Any, size: int = _CALIBRATION_SIZES[1]) -> s
 
 @contextlib.contextmanager
 def forced_kernels(name: str) -> Iterator[None]:
-    """Use the ``name`` kernels (one of ``"numpy"``, ``"numpy-exp"``, ``"torch-exp"``) on
-    every block inside a ``with`` block instead of the measured choice (NOTE: kernels):
-    for tests and benchmarks.
+    """Use the ``name`` kernels (one of :data:`KERNEL_NAMES`) on every block inside a
+    ``with`` block instead of the measured choice (NOTE: kernels): for tests and
+    benchmarks. ``"compiled"`` raises :class:`~symjac.SymjacError` where this machine
+    cannot build them (:func:`available_kernels`).
 
     >>> import symjac
     >>> fn = symjac.mlp([2, 3, 1], weights=[np.ones((3, 2)), np.ones((1, 3))]).numeric()
@@ -223,6 +245,11 @@ def forced_kernels(name: str) -> Iterator[None]:
     """
     if name not in KERNEL_NAMES:
         raise ValueError(f"unknown kernels {name!r}; choose one of {', '.join(KERNEL_NAMES)}")
+    if name not in available_kernels():
+        raise SymjacError(
+            f"the {name!r} kernels are unavailable here: {_native.unavailable_reason()}; "
+            f"choose one of {', '.join(available_kernels())}"
+        )
     token = _FORCED.set(name)
     try:
         yield
