@@ -40,7 +40,9 @@ from sympy.core.cache import clear_cache  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import symjac  # noqa: E402
 from symjac.chain_numeric import chain_costs  # noqa: E402
+from symjac.kernels import compiled_unavailable_reason  # noqa: E402
 from symjac.kernels import kernel_label as _kernel_label  # noqa: E402
+from symjac.kernels import matmul_choices as _matmul_choices  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hessian as hessian_benchmark  # noqa: E402  (benchmarks/hessian.py: the PINN Hessian)
@@ -572,6 +574,10 @@ def main() -> int:
     for kind in ("tanh", "sigmoid"):
         for dtype in ("float64", "float32"):
             print(f"| {kind} {dtype} | {_kernel_label(kind, dtype)} |")
+    reason = compiled_unavailable_reason()
+    print(f"| compiled kernels (NOTE: native kernels) | {reason or 'built and loaded'} |")
+    shapes = ", ".join(f"{n} {lib}" for lib, n in sorted(_matmul_choices().items()))
+    print(f"| chain products (NOTE: chain-matmul), shapes per library | {shapes or 'none'} |")
     print()
     print(
         "| case | symjac | baseline | ratio | target | met |\n| --- | --- | --- | --- | --- | --- |"

@@ -52,7 +52,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from symjac.kernels import activation_kind, elementwise_acts, kernel_for, kernel_labels
+from symjac.kernels import activation_kind, elementwise_acts, kernel_for, kernel_labels, matmul
 
 __all__ = [
     "ChainPath",
@@ -320,11 +320,11 @@ class NumpyChain:
             if kind == "identity":
                 slopes.append(None)
                 if k < last:
-                    a = w @ a
+                    a = matmul(w, a)
                     if b is not None:
                         a += b
                 continue
-            z = w @ a
+            z = matmul(w, a)  # NOTE: chain-matmul
             if b is not None:
                 z += b
             if kind == "tanh" or kind == "sigmoid":
@@ -515,10 +515,10 @@ class NumpyChain:
                     # the last product, (m, n, n0), lands in ``out`` seen as (m, n, n0): each
                     # of its m GEMMs writes rows m * n0 apart, no copy (measured 3x faster
                     # than a product followed by a transposing copy)
-                    np.matmul(r.transpose(0, 2, 1), ws[0], out=out.transpose(1, 0, 2))
+                    matmul(r.transpose(0, 2, 1), ws[0], out=out.transpose(1, 0, 2))
                     return
                 else:
-                    r = np.matmul(wts[k], r)
+                    r = matmul(wts[k], r)
             if shared:
                 out[...] = r
             else:  # one layer: R = J_1 as (m, n0, n)
@@ -529,7 +529,7 @@ class NumpyChain:
         shared = True
         for k in range(depth):
             if k:
-                f = ws[k] @ f if shared else np.matmul(ws[k], f)
+                f = ws[k] @ f if shared else matmul(ws[k], f)
             s = slopes[k]
             if s is not None:
                 if shared:
@@ -598,7 +598,8 @@ class NetworkFunction:
 
         ``"numpy"``: ``np.tanh`` and ``2 / (1 + np.cosh(2z))``; ``"numpy-exp"`` and
         ``"torch-exp"``: the same quantities from one exponential, by ``np.exp`` or by
-        torch's CPU kernel on the same memory. The choice is measured once per process;
+        torch's CPU kernel on the same memory; ``"compiled"``: both in one C loop built
+        for this CPU (NOTE: native kernels). The choice is measured once per process;
         when small blocks are faster with other kernels the entry names both and the
         crossover. One point always takes the lean NumPy path (NOTE: one-point), and
         tensors that require grad or live on other devices use torch operations.

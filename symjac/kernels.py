@@ -31,6 +31,7 @@ __all__ = [
     "KERNEL_NAMES",
     "activation_kind",
     "available_kernels",
+    "compiled_unavailable_reason",
     "elementwise",
     "elementwise_acts",
     "forced_kernels",
@@ -38,6 +39,8 @@ __all__ = [
     "kernel_for",
     "kernel_label",
     "kernel_labels",
+    "matmul",
+    "matmul_choices",
 ]
 
 # -- elementwise kernels, chosen per machine (NOTE: kernels) ----------------------------------
@@ -72,7 +75,7 @@ __all__ = [
 KERNEL_NAMES = ("numpy", "numpy-exp", "torch-exp", "compiled")
 #: block sizes (elements) the calibration times, best of ``_CALIBRATION_REPS`` each
 _CALIBRATION_SIZES = (1024, 8192)
-_CALIBRATION_REPS = 2
+_CALIBRATION_REPS = 4
 #: per (activation, dtype): each kernel's fitted cost ``(seconds per call, per element)``
 _COSTS: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
 _PICKED: dict[tuple[str, np.dtype, int], str] = {}
@@ -167,6 +170,17 @@ KERNELS: dict[str, dict[str, Any]] = {
 }
 
 
+def compiled_unavailable_reason() -> str | None:
+    """Why the ``"compiled"`` kernels cannot run here (no C compiler, a failed build,
+    ``SYMJAC_NATIVE=0``), or None where they can (NOTE: native kernels).
+
+    >>> reason = compiled_unavailable_reason()
+    >>> reason is None or "compiled" not in available_kernels()
+    True
+    """
+    return _native.unavailable_reason()
+
+
 def available_kernels() -> tuple[str, ...]:
     """The kernel sets this machine can run: :data:`KERNEL_NAMES`, less ``"compiled"``
     where the compiled kernels are unavailable (``symjac._native.unavailable_reason()``
@@ -181,26 +195,28 @@ def available_kernels() -> tuple[str, ...]:
 
 
 def _calibrate(kind: str, dtype: np.dtype) -> dict[str, tuple[float, float]]:
-    # each candidate on blocks of pre-activations in [-3, 3] of two sizes (best of a few
-    # calls after a warm-up), fitted as a per-call plus a per-element cost; a few ms
+    # each candidate on blocks of pre-activations in [-3, 3] of two sizes, best of a few
+    # calls taken in turns (a burst of load on the machine then hits every kernel alike),
+    # fitted as a per-call plus a per-element cost; a few ms
     small, large = _CALIBRATION_SIZES
-    costs: dict[str, tuple[float, float]] = {}
+    names = available_kernels()
+    blocks = [np.linspace(-3.0, 3.0, size, dtype=dtype).reshape(16, -1) for size in (small, large)]
+    best = {(name, size): float("inf") for name in names for size in (0, 1)}
     with np.errstate(all="ignore"):
-        for name in available_kernels():
-            fn = KERNELS[kind][name]
-            times = []
-            for size in (small, large):
-                z0 = np.linspace(-3.0, 3.0, size, dtype=dtype).reshape(16, -1)
-                best = float("inf")
-                for rep in range(_CALIBRATION_REPS + 1):
+        for rep in range(_CALIBRATION_REPS + 1):
+            for name in names:
+                fn = KERNELS[kind][name]
+                for size, z0 in enumerate(blocks):
                     z = z0.copy()
                     t0 = time.perf_counter()
                     fn(z, True, False)
-                    if rep:  # the first call warms the kernel up
-                        best = min(best, time.perf_counter() - t0)
-                times.append(best)
-            per_element = max((times[1] - times[0]) / (large - small), 0.0)
-            costs[name] = (max(times[0] - per_element * small, 0.0), per_element)
+                    if rep:  # the first round warms the kernels up
+                        best[name, size] = min(best[name, size], time.perf_counter() - t0)
+    costs: dict[str, tuple[float, float]] = {}
+    for name in names:
+        t_small, t_large = best[name, 0], best[name, 1]
+        per_element = max((t_large - t_small) / (large - small), 0.0)
+        costs[name] = (max(t_small - per_element * small, 0.0), per_element)
     return costs
 
 
@@ -304,6 +320,98 @@ def kernel_label(kind: str, dtype: str) -> str:
 
 #: the smallest block a label considers (elements; _MIN_BLOCK points of a narrow layer)
 _SMALL_LABEL = 512
+
+# -- matrix products, by the faster library per shape (NOTE: chain-matmul) --------------------
+#
+# NOTE: chain-matmul
+#     The chain's products are small-by-wide, ``(n_l, n_(l-1)) @ (n_(l-1), points)``, one per
+#     layer and block. For these shapes NumPy's BLAS and torch's differ by up to 2x, and which
+#     is faster depends on the machine (one thread each, measured on an AVX2 core: OpenBLAS
+#     2.8-3.7 GFLOP/s, torch's MKL 4.2-7.9 GFLOP/s on 32 x 32 by 32 x 1628). So
+#     :func:`matmul` times both on the first product of each shape (operands, output
+#     layout and dtype; best of a few calls in turns, well under a ms) and uses torch's
+#     from then on where it was at least 10% faster (near a tie noise would decide); torch's runs on the arrays' own memory (``torch.from_numpy``, no copy). Only the
+#     summation order differs (a few ulps, as between any two BLAS builds); the tests hold
+#     both to the high-precision reference. :func:`matmul_choices` reports the choices.
+
+#: per (shapes, strides, dtype, out layout): "numpy" or "torch"
+_MATMUL: dict[tuple[Any, ...], str] = {}
+_MATMUL_REPS = 4
+
+
+def _torch_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    import torch
+
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    if out is None:
+        return torch.matmul(ta, tb).numpy()
+    torch.matmul(ta, tb, out=torch.from_numpy(out))
+    return out
+
+
+def _torch_ready(*arrays: np.ndarray | None) -> bool:
+    # torch.from_numpy takes no negative strides and warns on read-only arrays
+    return all(
+        x is None
+        or (
+            (x.dtype.itemsize in _EXP_SIZES and x.dtype.kind == "f" and x.flags.writeable)
+            and min(x.strides, default=0) >= 0
+        )
+        for x in arrays
+    )
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` (NumPy's broadcasting rules; into ``out`` if given) by NumPy or torch,
+    whichever measured faster for these shapes on this machine (NOTE: chain-matmul).
+
+    >>> a, b = np.ones((3, 2)), np.ones((2, 4))
+    >>> matmul(a, b).tolist()[0]
+    [2.0, 2.0, 2.0, 2.0]
+    """
+    if not _torch_ready(a, b, out):
+        return np.matmul(a, b, out=out)
+    key = (
+        a.shape,
+        a.strides,
+        b.shape,
+        b.strides,
+        a.dtype.char,
+        None if out is None else out.strides,
+    )
+    name = _MATMUL.get(key)
+    if name is None:
+        name = _MATMUL[key] = _time_matmul(a, b, out)
+    if name == "torch":
+        return _torch_matmul(a, b, out)
+    return np.matmul(a, b, out=out)
+
+
+def _time_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> str:
+    if len(_MATMUL) > 4096:
+        _MATMUL.clear()
+    fns = {"numpy": np.matmul, "torch": _torch_matmul}
+    best = dict.fromkeys(fns, float("inf"))
+    for rep in range(_MATMUL_REPS + 1):  # in turns, so that neither gets a warmer cache
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(a, b, out)
+            if rep:  # the first round warms both up
+                best[name] = min(best[name], time.perf_counter() - t0)
+    # torch only when clearly faster: near a tie, timing noise would decide
+    return "torch" if best["torch"] < 0.9 * best["numpy"] else "numpy"
+
+
+def matmul_choices() -> dict[str, int]:
+    """How many product shapes :func:`matmul` has measured so far went to each library.
+
+    >>> set(matmul_choices()) <= {"numpy", "torch"}
+    True
+    """
+    out: dict[str, int] = {}
+    for name in _MATMUL.values():
+        out[name] = out.get(name, 0) + 1
+    return out
 
 
 @functools.cache

@@ -152,3 +152,40 @@ def test_extended_precision_blocks_take_the_numpy_kernels():
             ext = fn.path.batched(points.astype(np.longdouble), len(points))
         assert ext.dtype == np.longdouble
         np.testing.assert_allclose(ext.astype(float), fn(points), rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matmul_gives_numpys_product_by_either_library(monkeypatch, library, dtype):
+    # NOTE: chain-matmul: whichever library the timing picks, the same product
+    monkeypatch.setattr(kernels, "_MATMUL", {})
+    monkeypatch.setattr(kernels, "_time_matmul", lambda a, b, out: library)
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(5, 3)).astype(dtype)
+    a = rng.normal(size=(3, 40)).astype(dtype)
+    stack = rng.normal(size=(2, 3, 40)).astype(dtype)
+    eps = float(np.finfo(dtype).eps)
+
+    def close(got, want):  # a few roundings of the largest term: the order of a sum
+        np.testing.assert_allclose(got, want, rtol=0, atol=16 * eps * np.abs(want).max())
+
+    close(kernels.matmul(w, a), w @ a)
+    close(kernels.matmul(w, stack), w @ stack)
+    out = np.empty((40, 2, 5), dtype=dtype).transpose(1, 0, 2)  # written through a view
+    got = kernels.matmul(stack.transpose(0, 2, 1), w.T, out=out)
+    assert got is out
+    close(out, stack.transpose(0, 2, 1) @ w.T)
+    assert set(kernels.matmul_choices()) == {library}
+
+
+def test_matmul_leaves_arrays_torch_cannot_share_to_numpy(monkeypatch):
+    monkeypatch.setattr(kernels, "_MATMUL", {})
+    monkeypatch.setattr(kernels, "_time_matmul", lambda a, b, out: "torch")
+    w = np.arange(6.0).reshape(2, 3)
+    frozen = np.ones((3, 4))
+    frozen.flags.writeable = False  # torch.from_numpy would warn
+    flipped = np.ones((3, 4))[::-1]  # negative strides: torch.from_numpy refuses
+    extended = np.ones((3, 4), dtype=np.longdouble)
+    for b in (frozen, flipped, extended):
+        np.testing.assert_array_equal(kernels.matmul(w, b), w @ b)
+    assert kernels.matmul_choices() == {}  # none of them was timed

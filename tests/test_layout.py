@@ -17,7 +17,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "symjac"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 #: private modules whose whole purpose is to be imported by their one user
-PRIVATE_MODULES = {"_sympy_fast"}
+PRIVATE_MODULES = {"_sympy_fast", "_native"}
 #: private SymPy hooks that only symjac/_sympy_fast.py may touch
 SYMPY_PRIVATE = re.compile(
     r"\._from_args\b|\b_addsort\b|\._assumptions\b|\bfrom_rep\b|_new_rawargs|\._prec\b"
