@@ -29,6 +29,16 @@
 #define SYMJAC_INLINE static inline
 #endif
 
+/* each (value, divide) pair as constant arguments: each call compiles to its own
+ * branch-free loop */
+#define SYMJAC_VARIANTS(loop, x, slope, n, value, divide)                                   \
+    do {                                                                                   \
+        if (value)                                                                         \
+            divide ? loop(x, slope, n, 1, 1) : loop(x, slope, n, 1, 0);                    \
+        else                                                                               \
+            divide ? loop(x, slope, n, 0, 1) : loop(x, slope, n, 0, 0);                    \
+    } while (0)
+
 /* -- float64 ------------------------------------------------------------------------- */
 #define F64_SHIFT 0x1.8p52 /* adding it rounds to an integer held in the low bits */
 
@@ -88,17 +98,7 @@ SYMJAC_INLINE void f64_tanh_loop(double *restrict u, double *restrict slope, ptr
  * with ``divide``, cosh(z)**2 */
 void symjac_tanh_f64(double *restrict u, double *restrict slope, ptrdiff_t n, int value,
                      int divide) {
-    if (value) {
-        if (divide)
-            f64_tanh_loop(u, slope, n, 1, 1);
-        else
-            f64_tanh_loop(u, slope, n, 1, 0);
-    } else {
-        if (divide)
-            f64_tanh_loop(u, slope, n, 0, 1);
-        else
-            f64_tanh_loop(u, slope, n, 0, 0);
-    }
+    SYMJAC_VARIANTS(f64_tanh_loop, u, slope, n, value, divide);
 }
 
 SYMJAC_INLINE void f64_sigmoid_loop(double *restrict z, double *restrict slope, ptrdiff_t n,
@@ -168,17 +168,7 @@ SYMJAC_INLINE void f32_tanh_loop(float *restrict u, float *restrict slope, ptrdi
 
 void symjac_tanh_f32(float *restrict u, float *restrict slope, ptrdiff_t n, int value,
                      int divide) {
-    if (value) {
-        if (divide)
-            f32_tanh_loop(u, slope, n, 1, 1);
-        else
-            f32_tanh_loop(u, slope, n, 1, 0);
-    } else {
-        if (divide)
-            f32_tanh_loop(u, slope, n, 0, 1);
-        else
-            f32_tanh_loop(u, slope, n, 0, 0);
-    }
+    SYMJAC_VARIANTS(f32_tanh_loop, u, slope, n, value, divide);
 }
 
 SYMJAC_INLINE void f32_sigmoid_loop(float *restrict z, float *restrict slope, ptrdiff_t n,
