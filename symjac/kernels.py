@@ -55,7 +55,8 @@ __all__ = [
 #     NOTE: tanh-slope), ``numpy-exp`` and ``torch-exp`` (value and slope from one
 #     exponential, by ``np.exp`` or by torch's CPU kernel on the block's own memory,
 #     ``torch.from_numpy``, no copy), and ``compiled`` (one fused C loop, built on first
-#     use where a C compiler exists, NOTE: native kernels in symjac._native). For tanh, ``E = exp(|2z|)``, ``e = 1 / E``:
+#     use where a C compiler exists, NOTE: native kernels in symjac._native). For tanh,
+#     ``E = exp(|2z|)``, ``e = 1 / E``:
 #     ``sech(z)**2 = 4 / (2 + E + e)`` (``2 + E + e = 2 (1 + cosh(2z))``, the form cosh
 #     is computed in, so the slope rounds as the cosh form does: on 2.5e5 points of
 #     [-20, 20] against 80-bit values, mean 0.30 ulp and at most 1.4, against 0.30 and
@@ -75,6 +76,7 @@ __all__ = [
 KERNEL_NAMES = ("numpy", "numpy-exp", "torch-exp", "compiled")
 #: block sizes (elements) the calibration times, best of ``_CALIBRATION_REPS`` each
 _CALIBRATION_SIZES = (1024, 8192)
+_CALIBRATION_REPS = 4
 #: blocks above the calibration's sizes are timed themselves, per power-of-two bucket of
 #: sizes up to this many elements: NumPy's passes over a block that has left the L1/L2
 #: caches cost more per element than the fit from cache-sized blocks predicts, a fused
@@ -82,7 +84,6 @@ _CALIBRATION_SIZES = (1024, 8192)
 #: fit ranked them the other way)
 _LARGEST_TIMED = 2**17
 _LARGE: dict[tuple[str, str, int], str] = {}
-_CALIBRATION_REPS = 4
 #: per (activation, dtype): each kernel's fitted cost ``(seconds per call, per element)``
 _COSTS: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
 _PICKED: dict[tuple[str, np.dtype, int], str] = {}
@@ -190,8 +191,8 @@ def compiled_unavailable_reason() -> str | None:
 
 def available_kernels() -> tuple[str, ...]:
     """The kernel sets this machine can run: :data:`KERNEL_NAMES`, less ``"compiled"``
-    where the compiled kernels are unavailable (``symjac._native.unavailable_reason()``
-    says why; NOTE: native kernels).
+    where the compiled kernels are unavailable (:func:`compiled_unavailable_reason` says
+    why; NOTE: native kernels).
 
     >>> available_kernels()[:3]
     ('numpy', 'numpy-exp', 'torch-exp')
@@ -287,7 +288,7 @@ def forced_kernels(name: str) -> Iterator[None]:
         raise ValueError(f"unknown kernels {name!r}; choose one of {', '.join(KERNEL_NAMES)}")
     if name not in available_kernels():
         raise SymjacError(
-            f"the {name!r} kernels are unavailable here: {_native.unavailable_reason()}; "
+            f"the {name!r} kernels are unavailable here: {compiled_unavailable_reason()}; "
             f"choose one of {', '.join(available_kernels())}"
         )
     token = _FORCED.set(name)
@@ -357,7 +358,8 @@ _SMALL_LABEL = 512
 #     2.8-3.7 GFLOP/s, torch's MKL 4.2-7.9 GFLOP/s on 32 x 32 by 32 x 1628). So
 #     :func:`matmul` times both on the first product of each shape (operands, output
 #     layout and dtype; best of a few calls in turns, well under a ms) and uses torch's
-#     from then on where it was at least 10% faster (near a tie noise would decide); torch's runs on the arrays' own memory (``torch.from_numpy``, no copy). Only the
+#     from then on where it was at least 10% faster (near a tie noise would decide);
+#     torch's runs on the arrays' own memory (``torch.from_numpy``, no copy). Only the
 #     summation order differs (a few ulps, as between any two BLAS builds); the tests hold
 #     both to the high-precision reference. :func:`matmul_choices` reports the choices.
 
@@ -377,7 +379,10 @@ def _torch_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.nd
 
 
 def _torch_ready(*arrays: np.ndarray | None) -> bool:
-    # torch.from_numpy takes no negative strides and warns on read-only arrays
+    # torch.from_numpy takes no negative strides and warns on read-only arrays; torch's
+    # matmul does not promote mixed dtypes as NumPy's does
+    if len({x.dtype for x in arrays if x is not None}) != 1:
+        return False
     return all(
         x is None
         or (

@@ -186,6 +186,7 @@ def test_matmul_leaves_arrays_torch_cannot_share_to_numpy(monkeypatch):
     frozen.flags.writeable = False  # torch.from_numpy would warn
     flipped = np.ones((3, 4))[::-1]  # negative strides: torch.from_numpy refuses
     extended = np.ones((3, 4), dtype=np.longdouble)
-    for b in (frozen, flipped, extended):
+    single = np.ones((3, 4), dtype=np.float32)  # NumPy promotes it to w's float64
+    for b in (frozen, flipped, extended, single):
         np.testing.assert_array_equal(kernels.matmul(w, b), w @ b)
     assert kernels.matmul_choices() == {}  # none of them was timed
