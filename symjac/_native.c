@@ -5,18 +5,27 @@
  * Every loop is branch-free so that the compiler vectorises it for the CPU it runs on
  * (AVX-512, AVX2, SSE2, NEON alike); no libm call, so no scalar exp in the loop.
  *
- * Both kernels need exp(x) only for x = -|z| <= 0, returned as e = exp(x) and
- * m = expm1(x) from one range reduction: x = n ln2 + r with |r| <= ln2 / 2, n an integer,
- * p = expm1(r) by its Taylor polynomial (the first omitted term is below 0.1 ulp of p),
- * s = 2**n, e = s + s p and m = (s - 1) + s p. s p is exact (s is a power of two), s - 1
- * too for n >= -53, so each is one rounding from p. 2**n is built from its bits in two
- * halves, s1 s2 with n1 + n2 = n: each half is a normal number for every n >= -1076, so
- * e underflows gradually, as libm's exp does. Cancellation-free forms (NOTE:
- * stable-rewrites in symjac.numeric): tanh|z| = -m / (1 + e) (m = exp(-2|z|) - 1 keeps
- * small |z| relatively exact), sech(z)**2 = 4 e / (1 + e)**2 with e = exp(-2|z|), and
- * sigmoid(z) = (z >= 0 ? 1 : e) / (1 + e), sigmoid'(z) = e / (1 + e)**2 with e = exp(-|z|).
- * A NaN input gives NaN outputs (it propagates through the arithmetic; the clamp keeps
- * it); +-inf gives +-1 and slope 0.
+ * Both kernels need exp(x) only for x = -|z| <= 0, from one range reduction:
+ * x = n ln2 + r with |r| <= ln2 / 2, n an integer, p = expm1(r) by its Taylor polynomial,
+ * s = 2**n, e = s + s p and m = e - 1. s p is exact (s is a power of two). 2**n is built
+ * from its bits in two halves, s1 s2 with n1 + n2 = n: each half is a normal number for
+ * every n >= -1076, so e underflows gradually, as libm's exp does.
+ *
+ * float64 carries r, p, e and m as double-double pairs (hi + lo, by Fast2Sum and exact
+ * products: one fused multiply-add where the CPU has one, else Dekker's splitting) and
+ * ends every quotient with its exact residual, so each value and slope is within about
+ * half an ulp (about 0.5 ulp at most, 0.2 on average against 120-bit values), as
+ * correctly rounded values would be to within a few tenths; the chain's worst-point
+ * error then matches one fed with correctly rounded values. float32 has one rounding
+ * per step (within 2 ulps for values, 3.5 for slopes).
+ *
+ * Cancellation-free forms (NOTE: stable-rewrites in symjac.numeric): tanh|z| =
+ * -m / (1 + e) (m = exp(-2|z|) - 1 keeps small |z| relatively exact), sech(z)**2 =
+ * 4 e / (1 + e)**2 with e = exp(-2|z|), and sigmoid(z) = (z >= 0 ? 1 : e) / (1 + e),
+ * sigmoid'(z) = e / (1 + e)**2 with e = exp(-|z|). A NaN input gives NaN outputs (it
+ * propagates through the arithmetic; the clamp keeps it); +-inf gives +-1 and slope 0.
+ * The exact sums need the compiler to keep each a * b + c as written: built with
+ * -ffp-contract=off.
  */
 #include <math.h>
 #include <stddef.h>
@@ -52,45 +61,85 @@ SYMJAC_INLINE double f64_pow2(double k) {
     return s;
 }
 
-/* e = exp(x), m = expm1(x) for x <= 0; NaN stays NaN */
-SYMJAC_INLINE void f64_expneg(double x, double *e, double *m) {
+/* the exact error of a product: a * b - p for p = fl(a * b) (one fused multiply-add where
+ * the CPU has one, else Dekker's splitting, which needs |a|, |b| < 2**995) */
+#ifdef FP_FAST_FMA
+SYMJAC_INLINE double f64_prod_err(double a, double b, double p) { return fma(a, b, -p); }
+#else
+SYMJAC_INLINE double f64_prod_err(double a, double b, double p) {
+    double ta = 134217729.0 * a, tb = 134217729.0 * b; /* 2**27 + 1 */
+    double ah = ta - (ta - a), al = a - ah, bh = tb - (tb - b), bl = b - bh;
+    return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
+#endif
+
+/* (nh + nl) / (dh + dl) to within about half an ulp, from rd ~ 1 / dh (within a few
+ * ulps): the quotient q = nh rd and the share of its residual nh - q dh, which is exact
+ * (nh - p by Sterbenz, the product's error exactly) or, where rounded, tiny. One division
+ * (rd) serves every quotient by dh or dh**2 */
+SYMJAC_INLINE double f64_div2(double nh, double nl, double dh, double dl, double rd) {
+    double q = nh * rd, p = q * dh;
+    double res = (nh - p) - f64_prod_err(q, dh, p);
+    return q + ((res + nl) - q * dl) * rd;
+}
+
+/* e = eh + el = exp(x) and, when mh is not NULL, m = mh + ml = expm1(x), for x <= 0,
+ * each to about 0.01 ulp of its high part (the comment at the top); NaN stays NaN */
+SYMJAC_INLINE void f64_expneg(double x, double *eh, double *el, double *mh, double *ml) {
     /* exp(-746) is below the smallest subnormal; a NaN x fails the test and flows on */
     double xc = x < -746.0 ? -746.0 : x;
     double kd = xc * 0x1.71547652b82fep0 + F64_SHIFT;
     double n = kd - F64_SHIFT;
-    double r = xc - n * 0x1.62e42fee00000p-1; /* ln2's high part: n * it is exact */
-    r = r - n * 0x1.a39ef35793c76p-33;        /* ln2's low part */
-    /* q = sum_{j=0}^{11} r**j / (j + 2)!, by Estrin's scheme (shorter dependency chains) */
-    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-    double c0 = 1.0 / 2 + r * (1.0 / 6), c2 = 1.0 / 24 + r * (1.0 / 120);
-    double c4 = 1.0 / 720 + r * (1.0 / 5040), c6 = 1.0 / 40320 + r * (1.0 / 362880);
-    double c8 = 1.0 / 3628800 + r * (1.0 / 39916800);
-    double c10 = 1.0 / 479001600 + r * (1.0 / 6227020800.0);
-    double q = (c0 + r2 * c2) + r4 * (c4 + r2 * c6) + r8 * (c8 + r2 * c10);
-    double p = r2 * q + r; /* expm1(r) */
+    double r1 = xc - n * 0x1.62e42fee00000p-1; /* ln2's high part: n * it is exact */
+    double t = n * 0x1.a39ef35793c76p-33;      /* ln2's low part */
+    /* r + rl = r1 - t exactly (Fast2Sum: |r1| >= |t| unless n = 0, where t = 0) */
+    double r = r1 - t, rl = (r1 - r) - t;
+    /* expm1(r + rl) = r + r**2 / 2 + r**2 w + rl (1 + r), w = sum_{j=1}^{11} r**j / (j + 2)!
+     * (Estrin's scheme; the first omitted term is below 0.01 ulp); r**2 / 2 is carried
+     * exactly, so p = ph + pl rounds only in its small terms */
+    double r2 = r * r, r2l = f64_prod_err(r, r, r2), r4 = r2 * r2, r8 = r4 * r4;
+    double b0 = 1.0 / 6 + r * (1.0 / 24), b1 = 1.0 / 120 + r * (1.0 / 720);
+    double b2 = 1.0 / 5040 + r * (1.0 / 40320), b3 = 1.0 / 362880 + r * (1.0 / 3628800);
+    double b4 = 1.0 / 39916800 + r * (1.0 / 479001600), b5 = 1.0 / 6227020800.0;
+    double w = r * ((b0 + r2 * b1) + r4 * (b2 + r2 * b3) + r8 * (b4 + r2 * b5));
+    double half = r2 * 0.5, tail = r2 * w + (r2l * 0.5 + rl * (1.0 + r));
+    double hs = half + tail, hsl = (half - hs) + tail; /* |r| >= r**2 / 2 >= |tail|: */
+    double ph = r + hs, pl = ((r - ph) + hs) + hsl;    /* Fast2Sum twice */
+    /* 2**n = s1 s2, each half normal for every n >= -1076 (gradual underflow) */
     double k1 = n * 0.5 + F64_SHIFT, n1 = k1 - F64_SHIFT;
     double s1 = f64_pow2(k1), s2 = f64_pow2((n - n1) + F64_SHIFT);
-    *e = (s1 * p + s1) * s2;
-    double s = s1 * s2;
-    *m = (s - 1.0) + s * p;
+    double sp = s1 * ph, e1 = s1 + sp; /* s1 >= |s1 ph|: Fast2Sum */
+    *eh = e1 * s2;
+    *el = (((s1 - e1) + sp) + s1 * pl) * s2;
+    if (mh) { /* m = e - 1: (eh - 1) exactly by Fast2Sum (eh <= 1), plus el */
+        double a = *eh - 1.0, al = *eh - (a + 1.0), lo = *el + al;
+        double h = a + lo;
+        *mh = h;
+        *ml = (a - h) + lo; /* Fast2Sum: |eh - 1| >= |lo| or eh - 1 = 0 */
+    }
 }
 
 SYMJAC_INLINE void f64_tanh_loop(double *restrict u, double *restrict slope, ptrdiff_t n,
                                  const int value, const int divide) {
     for (ptrdiff_t j = 0; j < n; j++) {
         double v = u[j]; /* u = 2z */
-        double e, m;
-        f64_expneg(-fabs(v), &e, &m);
-        /* d + dl = 1 + e exactly (Fast2Sum); D = (1 + e)**2 to within its rounding */
-        double d = 1.0 + e, dl = (1.0 - d) + e;
-        double D = d * d + (2.0 * d) * dl;
-        /* the slope, or with ``divide`` its reciprocal cosh(z)**2 */
-        slope[j] = divide ? D * 0.25 / e : 4.0 * e / D;
-        if (value) {
-            /* -m / (d + dl) = t0 (1 - dl / d), and 1 / d = (1 + t0) / 2 to a few ulps */
-            double t0 = -m / d;
-            u[j] = copysign(t0 - (t0 * dl) * ((1.0 + t0) * 0.5), v);
+        double eh, el, mh, ml;
+        f64_expneg(-fabs(v), &eh, &el, value ? &mh : NULL, &ml);
+        /* d + dl = 1 + e (Fast2Sum), D + Dl = (1 + e)**2 */
+        double d = 1.0 + eh, dl = ((1.0 - d) + eh) + el;
+        double D = d * d, Dl = f64_prod_err(d, d, D) + (2.0 * d) * dl;
+        double rd = 1.0 / d;
+        if (divide) {
+            /* cosh(z)**2 = (1 + e)**2 / (4 e); below e = 2**-900 (|z| > 311) the quotient
+             * alone (within an ulp; the correction's terms would overflow) */
+            double re = 0.25 / eh, c0 = D * re;
+            double c = f64_div2(D, Dl, 4.0 * eh, 4.0 * el, re);
+            slope[j] = eh > 0x1p-900 ? c : c0;
+        } else { /* sech(z)**2 = 4 e / (1 + e)**2 */
+            slope[j] = f64_div2(4.0 * eh, 4.0 * el, D, Dl, rd * rd);
         }
+        if (value) /* tanh|z| = -m / (1 + e) */
+            u[j] = copysign(f64_div2(-mh, -ml, d, dl, rd), v);
     }
 }
 
@@ -105,12 +154,16 @@ SYMJAC_INLINE void f64_sigmoid_loop(double *restrict z, double *restrict slope, 
                                     const int value) {
     for (ptrdiff_t j = 0; j < n; j++) {
         double v = z[j];
-        double e, m;
-        f64_expneg(-fabs(v), &e, &m);
-        double d = 1.0 + e;
-        slope[j] = e / (d * d);
-        if (value) /* a NaN v takes the 1.0 branch; d is NaN */
-            z[j] = (v < 0 ? e : 1.0) / d;
+        double eh, el;
+        f64_expneg(-fabs(v), &eh, &el, NULL, NULL);
+        double d = 1.0 + eh, dl = ((1.0 - d) + eh) + el;
+        double D = d * d, Dl = f64_prod_err(d, d, D) + (2.0 * d) * dl;
+        double rd = 1.0 / d;
+        slope[j] = f64_div2(eh, el, D, Dl, rd * rd); /* e / (1 + e)**2 */
+        if (value) { /* (1 or e) / (1 + e); a NaN v takes 1, and d is NaN */
+            int neg = v < 0;
+            z[j] = f64_div2(neg ? eh : 1.0, neg ? el : 0.0, d, dl, rd);
+        }
     }
 }
 

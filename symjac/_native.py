@@ -48,7 +48,8 @@ _SOURCE = Path(__file__).with_name("_native.c")
 _VERSION = 1
 #: seconds one compiler run may take
 _COMPILE_TIMEOUT = 120
-_FLAGS = ("-O3", "-fPIC", "-shared", "-fno-trapping-math", "-std=c99")
+#: ``-ffp-contract=off``: the double-double sums must not be fused (NOTE in ``_native.c``)
+_FLAGS = ("-O3", "-fPIC", "-shared", "-fno-trapping-math", "-ffp-contract=off", "-std=c99")
 #: tried in order; ``-mprefer-vector-width=256``: GCC tunes some AMD cores for 128-bit
 #: vectors, measured 7% slower on them
 _ARCH_FLAGS = (("-march=native", "-mprefer-vector-width=256"), ("-march=native",), ())

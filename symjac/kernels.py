@@ -55,7 +55,9 @@ __all__ = [
 #     NOTE: tanh-slope), ``numpy-exp`` and ``torch-exp`` (value and slope from one
 #     exponential, by ``np.exp`` or by torch's CPU kernel on the block's own memory,
 #     ``torch.from_numpy``, no copy), and ``compiled`` (one fused C loop, built on first
-#     use where a C compiler exists, NOTE: native kernels in symjac._native). For tanh,
+#     use where a C compiler exists, NOTE: native kernels in symjac._native; in float64
+#     its values and slopes are within about half an ulp, from a double-double exponential,
+#     so it is taken unless another kernel measures ``_COMPILED_MARGIN`` faster). For tanh,
 #     ``E = exp(|2z|)``, ``e = 1 / E``:
 #     ``sech(z)**2 = 4 / (2 + E + e)`` (``2 + E + e = 2 (1 + cosh(2z))``, the form cosh
 #     is computed in, so the slope rounds as the cosh form does: on 2.5e5 points of
@@ -84,6 +86,9 @@ _CALIBRATION_REPS = 4
 #: fit ranked them the other way)
 _LARGEST_TIMED = 2**17
 _LARGE: dict[tuple[str, str, int], str] = {}
+#: the compiled kernels round float64 values and slopes to within about half an ulp (the
+#: others to 1.2-2): they are taken unless another kernel measures this much faster
+_COMPILED_MARGIN = 1.15
 #: per (activation, dtype): each kernel's fitted cost ``(seconds per call, per element)``
 _COSTS: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
 _PICKED: dict[tuple[str, np.dtype, int], str] = {}
@@ -239,8 +244,13 @@ def _large_choice(kind: str, dtype: Any, size: int) -> str:
     name = _LARGE.get(key)
     if name is None:
         best = _best_times(kind, np.dtype(dtype), [bucket])
-        name = _LARGE[key] = min(available_kernels(), key=lambda n: best[n, bucket])
+        name = _LARGE[key] = min(available_kernels(), key=lambda n: _ranked(n, best[n, bucket]))
     return name
+
+
+def _ranked(name: str, seconds: float) -> float:
+    # accuracy first among kernels of about the same speed (NOTE: kernels)
+    return seconds / _COMPILED_MARGIN if name == "compiled" else seconds
 
 
 def _kernel_costs(kind: str, dtype: Any) -> dict[str, tuple[float, float]]:
@@ -254,7 +264,8 @@ def _kernel_costs(kind: str, dtype: Any) -> dict[str, tuple[float, float]]:
 def kernel_choice(kind: str, dtype: Any, size: int = _CALIBRATION_SIZES[1]) -> str:
     """The kernels (one of :func:`available_kernels`) that compute the ``kind``
     activation's values and slopes on a block of ``size`` elements of ``dtype``: the
-    fastest by a calibration run once per process (NOTE: kernels).
+    fastest by a calibration run once per process, the compiled ones (the most accurate)
+    unless another is clearly faster (NOTE: kernels).
 
     >>> kernel_choice("tanh", np.float64) in available_kernels()
     True
@@ -268,7 +279,7 @@ def kernel_choice(kind: str, dtype: Any, size: int = _CALIBRATION_SIZES[1]) -> s
     if size > _CALIBRATION_SIZES[1]:
         return _large_choice(kind, dtype, size)
     costs = _kernel_costs(kind, dtype)
-    return min(costs, key=lambda name: costs[name][0] + costs[name][1] * size)
+    return min(costs, key=lambda name: _ranked(name, costs[name][0] + costs[name][1] * size))
 
 
 @contextlib.contextmanager

@@ -130,18 +130,35 @@ def _errors(kernel, u, z, value_of, slope_of, dtype):
     )
 
 
+@pytest.fixture(params=["native", "portable"])
+def build(request, monkeypatch, tmp_path):
+    """The kernels as built for this CPU, and as built without ``-march`` (the fallback
+    build, which has no fused multiply-add on x86-64: Dekker's exact products instead)."""
+    if _native.library() is None:
+        pytest.skip(f"no compiled kernels here: {_native.unavailable_reason()}")
+    if request.param == "portable":
+        monkeypatch.setenv("SYMJAC_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.setattr(_native, "_ARCH_FLAGS", ((),))
+        monkeypatch.setitem(_native._state, "lib", _native._load())
+    return request.param
+
+
 @needs_native
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_tanh_values_and_slopes_are_within_a_few_ulps(dtype):
+def test_tanh_values_and_slopes_are_within_a_few_ulps(dtype, build):
     z = POINTS.astype(dtype)
     z = z if dtype == np.float64 else z[np.abs(z) < 50]
     _, s, err_t, err_s = _errors(_native.tanh, 2 * z, z, mpmath.tanh, _sech2, dtype)
-    # float64 measured 1.8 and 2.0 at most; float32 1.9 and 3.0 (each a few roundings)
-    slope_bound = 2.5 if dtype == np.float64 else 3.5
-    assert err_t.max() <= 2.0 and err_s.max() <= slope_bound, (err_t.max(), err_s.max())
-    assert err_t.mean() <= 0.5 and err_s.mean() <= 0.5, (err_t.mean(), err_s.mean())
-    _, c = _native.tanh(2 * z, False, True)
     normal = s > np.finfo(dtype).tiny * 4
+    if dtype == np.float64:
+        # double-double arithmetic: measured 0.499 and 0.521 ulp at most (values, normal
+        # slopes; subnormal slopes, |z| > 354, 2 units of the smallest subnormal)
+        assert err_t.max() <= 0.55 and err_s[normal].max() <= 0.55, (err_t.max(), err_s.max())
+        assert err_s.max() <= 2.0 and err_t.mean() <= 0.25 and err_s.mean() <= 0.25
+    else:  # one rounding per step: measured 1.9 and 3.0
+        assert err_t.max() <= 2.0 and err_s.max() <= 3.5, (err_t.max(), err_s.max())
+        assert err_t.mean() <= 0.5 and err_s.mean() <= 0.5, (err_t.mean(), err_s.mean())
+    _, c = _native.tanh(2 * z, False, True)
     np.testing.assert_allclose(c[normal] * s[normal], 1, rtol=4 * np.finfo(dtype).eps)
 
 
@@ -159,11 +176,12 @@ def _sigmoid_slope(x):
 
 @needs_native
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_sigmoid_values_and_slopes_are_within_four_ulps(dtype):
+def test_sigmoid_values_and_slopes_are_within_a_few_ulps(dtype, build):
     z = POINTS.astype(dtype)
     z = z if dtype == np.float64 else z[np.abs(z) < 80]
     *_, err_v, err_s = _errors(_native.sigmoid, z.copy(), z, _sigmoid, _sigmoid_slope, dtype)
-    assert err_v.max() <= 2.5 and err_s.max() <= 4.0, (err_v.max(), err_s.max())
+    bound_v, bound_s = (0.55, 0.55) if dtype == np.float64 else (2.5, 4.0)  # 0.505 and 0.501
+    assert err_v.max() <= bound_v and err_s.max() <= bound_s, (err_v.max(), err_s.max())
 
 
 @needs_native
