@@ -71,7 +71,7 @@ def test_every_kernel_is_as_close_to_the_reference(sizes, activation, output):
 
 def test_float32_kernels_match_the_float64_reference():
     net = _net(3, [4, 8, 8, 1])
-    points = np.random.default_rng(2).uniform(-2, 2, (1200, 4))  # float32 chain above 4096
+    points = np.random.default_rng(2).uniform(-2, 2, (1200, 4))  # float32 chain above _F32_NUMPY
     x = torch.as_tensor(points, dtype=torch.float32)
     ref = net.numeric("numpy")(x.double().numpy())  # at the float32 points themselves
     fn = net.numeric("torch")
