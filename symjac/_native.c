@@ -119,27 +119,46 @@ SYMJAC_INLINE void f64_expneg(double x, double *eh, double *el, double *mh, doub
     }
 }
 
+/* The float64 loops run in chunks, two passes each: the exponential into a chunk of
+ * (eh, el, mh, ml), then the quotients. One long loop body was bound by the latency of
+ * its dependency chain (the out-of-order window does not reach the next element); two
+ * shorter ones measured 1.24x faster on an AVX2 core (4.3 against 5.3 ns per value) */
+#define F64_CHUNK 256
+
 SYMJAC_INLINE void f64_tanh_loop(double *restrict u, double *restrict slope, ptrdiff_t n,
                                  const int value, const int divide) {
-    for (ptrdiff_t j = 0; j < n; j++) {
-        double v = u[j]; /* u = 2z */
-        double eh, el, mh, ml;
-        f64_expneg(-fabs(v), &eh, &el, value ? &mh : NULL, &ml);
-        /* d + dl = 1 + e (Fast2Sum), D + Dl = (1 + e)**2 */
-        double d = 1.0 + eh, dl = ((1.0 - d) + eh) + el;
-        double D = d * d, Dl = f64_prod_err(d, d, D) + (2.0 * d) * dl;
-        double rd = 1.0 / d;
-        if (divide) {
-            /* cosh(z)**2 = (1 + e)**2 / (4 e); below e = 2**-900 (|z| > 311) the quotient
-             * alone (within an ulp; the correction's terms would overflow) */
-            double re = 0.25 / eh, c0 = D * re;
-            double c = f64_div2(D, Dl, 4.0 * eh, 4.0 * el, re);
-            slope[j] = eh > 0x1p-900 ? c : c0;
-        } else { /* sech(z)**2 = 4 e / (1 + e)**2 */
-            slope[j] = f64_div2(4.0 * eh, 4.0 * el, D, Dl, rd * rd);
+    double EH[F64_CHUNK], EL[F64_CHUNK], MH[F64_CHUNK], ML[F64_CHUNK];
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += F64_CHUNK) {
+        ptrdiff_t m = n - j0 < F64_CHUNK ? n - j0 : F64_CHUNK;
+        double *restrict uc = u + j0, *restrict sc = slope + j0; /* u = 2z */
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double eh, el, mh, ml;
+            f64_expneg(-fabs(uc[j]), &eh, &el, value ? &mh : NULL, &ml);
+            EH[j] = eh;
+            EL[j] = el;
+            if (value) {
+                MH[j] = mh;
+                ML[j] = ml;
+            }
         }
-        if (value) /* tanh|z| = -m / (1 + e) */
-            u[j] = copysign(f64_div2(-mh, -ml, d, dl, rd), v);
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double eh = EH[j], el = EL[j];
+            /* d + dl = 1 + e (Fast2Sum), D + Dl = (1 + e)**2 */
+            double d = 1.0 + eh, dl = ((1.0 - d) + eh) + el;
+            double D = d * d, Dl = f64_prod_err(d, d, D) + (2.0 * d) * dl;
+            double rd = 1.0 / d;
+            if (divide) {
+                /* cosh(z)**2 = (1 + e)**2 / (4 e); below e = 2**-900 (|z| > 311) the
+                 * quotient alone (within an ulp; the correction's terms would overflow) */
+                double re = 0.25 / eh, c0 = D * re;
+                double c = f64_div2(D, Dl, 4.0 * eh, 4.0 * el, re);
+                sc[j] = eh > 0x1p-900 ? c : c0;
+            } else { /* sech(z)**2 = 4 e / (1 + e)**2 */
+                sc[j] = f64_div2(4.0 * eh, 4.0 * el, D, Dl, rd * rd);
+            }
+            if (value) /* tanh|z| = -m / (1 + e) */
+                uc[j] = copysign(f64_div2(-MH[j], -ML[j], d, dl, rd), uc[j]);
+        }
     }
 }
 
@@ -152,17 +171,22 @@ void symjac_tanh_f64(double *restrict u, double *restrict slope, ptrdiff_t n, in
 
 SYMJAC_INLINE void f64_sigmoid_loop(double *restrict z, double *restrict slope, ptrdiff_t n,
                                     const int value) {
-    for (ptrdiff_t j = 0; j < n; j++) {
-        double v = z[j];
-        double eh, el;
-        f64_expneg(-fabs(v), &eh, &el, NULL, NULL);
-        double d = 1.0 + eh, dl = ((1.0 - d) + eh) + el;
-        double D = d * d, Dl = f64_prod_err(d, d, D) + (2.0 * d) * dl;
-        double rd = 1.0 / d;
-        slope[j] = f64_div2(eh, el, D, Dl, rd * rd); /* e / (1 + e)**2 */
-        if (value) { /* (1 or e) / (1 + e); a NaN v takes 1, and d is NaN */
-            int neg = v < 0;
-            z[j] = f64_div2(neg ? eh : 1.0, neg ? el : 0.0, d, dl, rd);
+    double EH[F64_CHUNK], EL[F64_CHUNK]; /* in chunks, as f64_tanh_loop */
+    for (ptrdiff_t j0 = 0; j0 < n; j0 += F64_CHUNK) {
+        ptrdiff_t m = n - j0 < F64_CHUNK ? n - j0 : F64_CHUNK;
+        double *restrict zc = z + j0, *restrict sc = slope + j0;
+        for (ptrdiff_t j = 0; j < m; j++)
+            f64_expneg(-fabs(zc[j]), EH + j, EL + j, NULL, NULL);
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double eh = EH[j], el = EL[j], v = zc[j];
+            double d = 1.0 + eh, dl = ((1.0 - d) + eh) + el;
+            double D = d * d, Dl = f64_prod_err(d, d, D) + (2.0 * d) * dl;
+            double rd = 1.0 / d;
+            sc[j] = f64_div2(eh, el, D, Dl, rd * rd); /* e / (1 + e)**2 */
+            if (value) { /* (1 or e) / (1 + e); a NaN v takes 1, and d is NaN */
+                int neg = v < 0;
+                zc[j] = f64_div2(neg ? eh : 1.0, neg ? el : 0.0, d, dl, rd);
+            }
         }
     }
 }

@@ -213,6 +213,13 @@ class NumpyChain:
         # mode) is no bigger than a slope: dividing it by cosh(z)**2 saves a division
         single = (self.n_out if self.order == "reverse" else self.n_in) == 1
         self._batch_divide = [single and kind == "tanh" for kind in self.kinds]
+        # a layer's value feeds only the next layer's z, which an identity output layer
+        # does not need (its slope is 1): the last hidden layer's value is then skipped
+        last = len(self.kinds) - 1
+        self._batch_value = [
+            k < last and (k + 1 < last or self.kinds[last] != "identity")
+            for k in range(len(self.kinds))
+        ]
         # points per block of the batched chain (NOTE: blocked-chain): every per-point
         # intermediate (values, slopes, the running product) of a block fits in the cache
         sizes = tuple(network.sizes)
@@ -308,7 +315,8 @@ class NumpyChain:
 
         The slopes come back points-last, ``(n_l, n)`` (NOTE: blocked-chain); ``None``
         for an identity layer; ``cosh(z)**2``, the slope's reciprocal, where
-        ``_batch_divide`` says the chain divides. The last layer's value is never needed.
+        ``_batch_divide`` says the chain divides. The last layer's value is never needed, nor
+        the last hidden layer's before an identity output (``_batch_value``).
         """
         slopes: list[np.ndarray | None] = []
         dtype = x.dtype
@@ -330,14 +338,15 @@ class NumpyChain:
             if kind == "tanh" or kind == "sigmoid":
                 # the value and the slope (or, with _batch_divide, the slope's reciprocal)
                 # by the kernels measured fastest here (NOTE: kernels)
-                a, s = kernel_for(kind, dtype, z.size)(z, k < last, self._batch_divide[k])
+                kernel = kernel_for(kind, dtype, z.size)
+                a, s = kernel(z, self._batch_value[k], self._batch_divide[k])
             else:
                 value, slope = self.acts[k]
                 zz = z[..., None]
                 s = np.asarray(slope(zz), dtype=dtype)
                 if s.shape != z.shape:
                     s = np.broadcast_to(s, z.shape)
-                a = None if k == last else np.asarray(value(zz), dtype=dtype)
+                a = np.asarray(value(zz), dtype=dtype) if self._batch_value[k] else None
             slopes.append(s)
         return slopes
 
