@@ -39,14 +39,21 @@
 #endif
 
 /* each (value, divide) pair as constant arguments: each call compiles to its own
- * branch-free loop */
-#define SYMJAC_VARIANTS(loop, x, slope, n, value, divide)                                   \
+ * branch-free loop; the loop takes the other arguments first */
+#define SYMJAC_VARIANTS(loop, value, divide, ...)                                           \
     do {                                                                                   \
         if (value)                                                                         \
-            divide ? loop(x, slope, n, 1, 1) : loop(x, slope, n, 1, 0);                    \
+            divide ? loop(__VA_ARGS__, 1, 1) : loop(__VA_ARGS__, 1, 0);                    \
         else                                                                               \
-            divide ? loop(x, slope, n, 0, 1) : loop(x, slope, n, 0, 0);                    \
+            divide ? loop(__VA_ARGS__, 0, 1) : loop(__VA_ARGS__, 0, 0);                    \
     } while (0)
+
+/* Every kernel takes a (rows, cols) block and an optional bias per row (NULL: none), added
+ * to each element first: the chain's z = W a + b then needs no pass of its own. Without a
+ * bias the loops add -0.0, which leaves every input as it is (-0.0 too) */
+#define SYMJAC_ROWS(loop, x, slope, rows, cols, bias, zero, ...)                           \
+    for (ptrdiff_t i = 0; i < (rows); i++)                                                 \
+    loop(x + i * (cols), slope + i * (cols), cols, (bias) ? (bias)[i] : (zero), __VA_ARGS__)
 
 /* -- float64 ------------------------------------------------------------------------- */
 #define F64_SHIFT 0x1.8p52 /* adding it rounds to an integer held in the low bits */
@@ -126,14 +133,15 @@ SYMJAC_INLINE void f64_expneg(double x, double *eh, double *el, double *mh, doub
 #define F64_CHUNK 256
 
 SYMJAC_INLINE void f64_tanh_loop(double *restrict u, double *restrict slope, ptrdiff_t n,
-                                 const int value, const int divide) {
+                                 double b, const int value, const int divide) {
     double EH[F64_CHUNK], EL[F64_CHUNK], MH[F64_CHUNK], ML[F64_CHUNK];
     for (ptrdiff_t j0 = 0; j0 < n; j0 += F64_CHUNK) {
         ptrdiff_t m = n - j0 < F64_CHUNK ? n - j0 : F64_CHUNK;
         double *restrict uc = u + j0, *restrict sc = slope + j0; /* u = 2z */
         for (ptrdiff_t j = 0; j < m; j++) {
-            double eh, el, mh, ml;
-            f64_expneg(-fabs(uc[j]), &eh, &el, value ? &mh : NULL, &ml);
+            double eh, el, mh, ml, v = uc[j] + b;
+            uc[j] = v; /* its sign, for the second pass */
+            f64_expneg(-fabs(v), &eh, &el, value ? &mh : NULL, &ml);
             EH[j] = eh;
             EL[j] = el;
             if (value) {
@@ -162,21 +170,31 @@ SYMJAC_INLINE void f64_tanh_loop(double *restrict u, double *restrict slope, ptr
     }
 }
 
-/* u (n values of 2z) -> tanh(z) in place when ``value``; slope gets sech(z)**2 or,
- * with ``divide``, cosh(z)**2 */
-void symjac_tanh_f64(double *restrict u, double *restrict slope, ptrdiff_t n, int value,
-                     int divide) {
-    SYMJAC_VARIANTS(f64_tanh_loop, u, slope, n, value, divide);
+SYMJAC_INLINE void f64_tanh_rows(double *restrict u, double *restrict slope, ptrdiff_t rows,
+                                 ptrdiff_t cols, const double *restrict bias, const int value,
+                                 const int divide) {
+    SYMJAC_ROWS(f64_tanh_loop, u, slope, rows, cols, bias, -0.0, value, divide);
+}
+
+/* u (rows x cols values of 2z, plus 2b per row) -> tanh(z) in place when ``value``; slope
+ * gets sech(z)**2 or, with ``divide``, cosh(z)**2 */
+void symjac_tanh_f64(double *restrict u, double *restrict slope, ptrdiff_t rows,
+                     ptrdiff_t cols, const double *restrict bias, int value, int divide) {
+    SYMJAC_VARIANTS(f64_tanh_rows, value, divide, u, slope, rows, cols, bias);
 }
 
 SYMJAC_INLINE void f64_sigmoid_loop(double *restrict z, double *restrict slope, ptrdiff_t n,
-                                    const int value) {
+                                    double b, const int value, const int divide) {
+    (void)divide;
     double EH[F64_CHUNK], EL[F64_CHUNK]; /* in chunks, as f64_tanh_loop */
     for (ptrdiff_t j0 = 0; j0 < n; j0 += F64_CHUNK) {
         ptrdiff_t m = n - j0 < F64_CHUNK ? n - j0 : F64_CHUNK;
         double *restrict zc = z + j0, *restrict sc = slope + j0;
-        for (ptrdiff_t j = 0; j < m; j++)
-            f64_expneg(-fabs(zc[j]), EH + j, EL + j, NULL, NULL);
+        for (ptrdiff_t j = 0; j < m; j++) {
+            double v = zc[j] + b;
+            zc[j] = v;
+            f64_expneg(-fabs(v), EH + j, EL + j, NULL, NULL);
+        }
         for (ptrdiff_t j = 0; j < m; j++) {
             double eh = EH[j], el = EL[j], v = zc[j];
             double d = 1.0 + eh, dl = ((1.0 - d) + eh) + el;
@@ -191,12 +209,17 @@ SYMJAC_INLINE void f64_sigmoid_loop(double *restrict z, double *restrict slope, 
     }
 }
 
-/* z (n values) -> sigmoid(z) in place when ``value``; slope gets sigmoid'(z) */
-void symjac_sigmoid_f64(double *restrict z, double *restrict slope, ptrdiff_t n, int value) {
-    if (value)
-        f64_sigmoid_loop(z, slope, n, 1);
-    else
-        f64_sigmoid_loop(z, slope, n, 0);
+SYMJAC_INLINE void f64_sigmoid_rows(double *restrict z, double *restrict slope, ptrdiff_t rows,
+                                    ptrdiff_t cols, const double *restrict bias,
+                                    const int value, const int divide) {
+    SYMJAC_ROWS(f64_sigmoid_loop, z, slope, rows, cols, bias, -0.0, value, divide);
+}
+
+/* z (rows x cols values, plus b per row) -> sigmoid(z) in place when ``value``; slope
+ * gets sigmoid'(z) */
+void symjac_sigmoid_f64(double *restrict z, double *restrict slope, ptrdiff_t rows,
+                        ptrdiff_t cols, const double *restrict bias, int value) {
+    SYMJAC_VARIANTS(f64_sigmoid_rows, value, 0, z, slope, rows, cols, bias);
 }
 
 /* -- float32: the same forms in single precision -------------------------------------- */
@@ -231,9 +254,9 @@ SYMJAC_INLINE void f32_expneg(float x, float *e, float *m) {
 }
 
 SYMJAC_INLINE void f32_tanh_loop(float *restrict u, float *restrict slope, ptrdiff_t n,
-                                 const int value, const int divide) {
+                                 float b, const int value, const int divide) {
     for (ptrdiff_t j = 0; j < n; j++) {
-        float v = u[j];
+        float v = u[j] + b;
         float e, m;
         f32_expneg(-fabsf(v), &e, &m);
         float d = 1.0f + e;
@@ -243,15 +266,22 @@ SYMJAC_INLINE void f32_tanh_loop(float *restrict u, float *restrict slope, ptrdi
     }
 }
 
-void symjac_tanh_f32(float *restrict u, float *restrict slope, ptrdiff_t n, int value,
-                     int divide) {
-    SYMJAC_VARIANTS(f32_tanh_loop, u, slope, n, value, divide);
+SYMJAC_INLINE void f32_tanh_rows(float *restrict u, float *restrict slope, ptrdiff_t rows,
+                                 ptrdiff_t cols, const float *restrict bias, const int value,
+                                 const int divide) {
+    SYMJAC_ROWS(f32_tanh_loop, u, slope, rows, cols, bias, -0.0f, value, divide);
+}
+
+void symjac_tanh_f32(float *restrict u, float *restrict slope, ptrdiff_t rows, ptrdiff_t cols,
+                     const float *restrict bias, int value, int divide) {
+    SYMJAC_VARIANTS(f32_tanh_rows, value, divide, u, slope, rows, cols, bias);
 }
 
 SYMJAC_INLINE void f32_sigmoid_loop(float *restrict z, float *restrict slope, ptrdiff_t n,
-                                    const int value) {
+                                    float b, const int value, const int divide) {
+    (void)divide;
     for (ptrdiff_t j = 0; j < n; j++) {
-        float v = z[j];
+        float v = z[j] + b;
         float e, m;
         f32_expneg(-fabsf(v), &e, &m);
         float d = 1.0f + e;
@@ -261,12 +291,16 @@ SYMJAC_INLINE void f32_sigmoid_loop(float *restrict z, float *restrict slope, pt
     }
 }
 
-void symjac_sigmoid_f32(float *restrict z, float *restrict slope, ptrdiff_t n, int value) {
-    if (value)
-        f32_sigmoid_loop(z, slope, n, 1);
-    else
-        f32_sigmoid_loop(z, slope, n, 0);
+SYMJAC_INLINE void f32_sigmoid_rows(float *restrict z, float *restrict slope, ptrdiff_t rows,
+                                    ptrdiff_t cols, const float *restrict bias,
+                                    const int value, const int divide) {
+    SYMJAC_ROWS(f32_sigmoid_loop, z, slope, rows, cols, bias, -0.0f, value, divide);
+}
+
+void symjac_sigmoid_f32(float *restrict z, float *restrict slope, ptrdiff_t rows,
+                        ptrdiff_t cols, const float *restrict bias, int value) {
+    SYMJAC_VARIANTS(f32_sigmoid_rows, value, 0, z, slope, rows, cols, bias);
 }
 
 /* the interface version symjac/_native.py checks after loading */
-int symjac_native_version(void) { return 1; }
+int symjac_native_version(void) { return 2; }

@@ -20,7 +20,7 @@ NOTE: native kernels
     high-precision reference as the others.
 
 >>> lib = library()
->>> lib is None or lib.symjac_native_version() == 1
+>>> lib is None or lib.symjac_native_version() == 2
 True
 """
 
@@ -45,7 +45,7 @@ __all__ = ["library", "sigmoid", "tanh", "unavailable_reason"]
 
 _SOURCE = Path(__file__).with_name("_native.c")
 #: the interface version ``_native.c`` reports (``symjac_native_version``)
-_VERSION = 1
+_VERSION = 2
 #: seconds one compiler run may take
 _COMPILE_TIMEOUT = 120
 #: ``-ffp-contract=off``: the double-double sums must not be fused (NOTE in ``_native.c``)
@@ -194,9 +194,9 @@ def _open(path: Path) -> Any:
     ptr, size, flag = ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_int
     for suffix in ("f64", "f32"):
         fn = getattr(lib, f"symjac_tanh_{suffix}")
-        fn.argtypes, fn.restype = [ptr, ptr, size, flag, flag], None
+        fn.argtypes, fn.restype = [ptr, ptr, size, size, ptr, flag, flag], None
         fn = getattr(lib, f"symjac_sigmoid_{suffix}")
-        fn.argtypes, fn.restype = [ptr, ptr, size, flag], None
+        fn.argtypes, fn.restype = [ptr, ptr, size, size, ptr, flag], None
     return lib
 
 
@@ -207,27 +207,45 @@ def _block(z: np.ndarray) -> np.ndarray:
     return np.array(z, order="C")
 
 
-def tanh(u: np.ndarray, value: bool, divide: bool) -> tuple[np.ndarray | None, np.ndarray]:
+def _rows(z: np.ndarray, bias: np.ndarray | None) -> tuple[int, int, Any]:
+    # (rows, cols, bias pointer): a bias is one value per row of a 2-D block
+    if bias is None:
+        return 1, z.size, None
+    if z.ndim != 2 or bias.size != z.shape[0]:
+        raise ValueError(f"a bias of {bias.size} values for a block of shape {z.shape}")
+    b = np.ascontiguousarray(bias, dtype=z.dtype).reshape(-1)
+    return z.shape[0], z.shape[1], b
+
+
+def tanh(
+    u: np.ndarray, value: bool, divide: bool, bias: np.ndarray | None = None
+) -> tuple[np.ndarray | None, np.ndarray]:
     """The tanh kernel (NOTE: kernels in symjac.kernels): on ``u = 2z`` (float64 or
-    float32), ``tanh(z)`` (in ``u``'s memory) when ``value``, and ``sech(z)**2``, or its
-    reciprocal ``cosh(z)**2`` with ``divide``.
+    float32; with ``bias``, one value per row of a 2-D ``u``, added first), ``tanh(z)``
+    (in ``u``'s memory) when ``value``, and ``sech(z)**2``, or its reciprocal
+    ``cosh(z)**2`` with ``divide``.
 
     >>> u = np.array([0.0, 2.0])  # z = 0 and z = 1
     >>> if library() is not None:
     ...     t, s = tanh(u, True, False)
-    ...     assert abs(t[1] - np.tanh(1.0)) < 4e-16 and abs(s[1] - np.cosh(1.0) ** -2) < 4e-16
+    ...     assert abs(t[1] - np.tanh(1.0)) < 2e-16 and abs(s[1] - np.cosh(1.0) ** -2) < 2e-16
     """
     lib = library()
     u = _block(u)
+    rows, cols, b = _rows(u, bias)
     slope = np.empty_like(u)
     fn = lib.symjac_tanh_f64 if u.dtype.itemsize == 8 else lib.symjac_tanh_f32
-    fn(u.ctypes.data, slope.ctypes.data, u.size, value, divide)
+    fn(u.ctypes.data, slope.ctypes.data, rows, cols, None if b is None else b.ctypes.data,
+       value, divide)  # fmt: skip
     return (u if value else None), slope
 
 
-def sigmoid(z: np.ndarray, value: bool, divide: bool) -> tuple[np.ndarray | None, np.ndarray]:
+def sigmoid(
+    z: np.ndarray, value: bool, divide: bool, bias: np.ndarray | None = None
+) -> tuple[np.ndarray | None, np.ndarray]:
     """The sigmoid kernel: ``sigmoid(z)`` (in ``z``'s memory) when ``value``, and
-    ``sigmoid'(z)``; ``divide`` is ignored (the chain divides only by tanh slopes).
+    ``sigmoid'(z)``; ``bias`` as for :func:`tanh`; ``divide`` is ignored (the chain
+    divides only by tanh slopes).
 
     >>> if library() is not None:
     ...     v, s = sigmoid(np.array([0.0]), True, False)
@@ -235,7 +253,9 @@ def sigmoid(z: np.ndarray, value: bool, divide: bool) -> tuple[np.ndarray | None
     """
     lib = library()
     z = _block(z)
+    rows, cols, b = _rows(z, bias)
     slope = np.empty_like(z)
     fn = lib.symjac_sigmoid_f64 if z.dtype.itemsize == 8 else lib.symjac_sigmoid_f32
-    fn(z.ctypes.data, slope.ctypes.data, z.size, value)
+    fn(z.ctypes.data, slope.ctypes.data, rows, cols, None if b is None else b.ctypes.data,
+       value)  # fmt: skip
     return (z if value else None), slope

@@ -333,14 +333,14 @@ class NumpyChain:
                         a += b
                 continue
             z = matmul(w, a)  # NOTE: chain-matmul
-            if b is not None:
-                z += b
             if kind == "tanh" or kind == "sigmoid":
                 # the value and the slope (or, with _batch_divide, the slope's reciprocal)
-                # by the kernels measured fastest here (NOTE: kernels)
+                # by the kernels measured fastest here (NOTE: kernels), the bias added there
                 kernel = kernel_for(kind, dtype, z.size)
-                a, s = kernel(z, self._batch_value[k], self._batch_divide[k])
+                a, s = kernel(z, self._batch_value[k], self._batch_divide[k], b)
             else:
+                if b is not None:
+                    z += b
                 value, slope = self.acts[k]
                 zz = z[..., None]
                 s = np.asarray(slope(zz), dtype=dtype)

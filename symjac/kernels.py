@@ -110,7 +110,11 @@ def _exp_torch(u: np.ndarray) -> np.ndarray:
     return u
 
 
-def _tanh_cosh(u: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+def _tanh_cosh(
+    u: np.ndarray, value: bool, divide: bool, bias: np.ndarray | None = None
+) -> tuple[Any, np.ndarray]:
+    if bias is not None:
+        u += bias
     # u = 2z. sech(z)**2 = 2 / (1 + cosh(2z)) (NOTE: stable-rewrites, NOTE: tanh-slope);
     # with ``divide`` the divisor cosh(z)**2 = (1 + cosh(2z)) / 2 instead
     s = np.cosh(u)
@@ -126,7 +130,11 @@ def _tanh_cosh(u: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarra
 
 
 def _tanh_exp(exp: Any) -> Any:
-    def kernel(u: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+    def kernel(
+        u: np.ndarray, value: bool, divide: bool, bias: np.ndarray | None = None
+    ) -> tuple[Any, np.ndarray]:
+        if bias is not None:
+            u += bias
         # u = 2z; one exponential for both (NOTE: kernels): E = exp(|u|) >= 1 and e = 1 / E.
         # 2 + E + e = 2 (1 + cosh(2z)); beyond |z| = 354.9 E is inf and the slope 0, as
         # 2 / (1 + cosh(2z)) gives it; tanh|z| = (1 - e) / (1 + e), then z's sign
@@ -150,7 +158,11 @@ def _tanh_exp(exp: Any) -> Any:
 
 
 def _sigmoid_exp(exp: Any) -> Any:
-    def kernel(z: np.ndarray, value: bool, divide: bool) -> tuple[Any, np.ndarray]:
+    def kernel(
+        z: np.ndarray, value: bool, divide: bool, bias: np.ndarray | None = None
+    ) -> tuple[Any, np.ndarray]:
+        if bias is not None:
+            z += bias
         # 1 / (1 + exp(-z)) without overflow, and s' = sigmoid(z) sigmoid(-z) = e / (1 + e)**2
         # with e = exp(-|z|): no cancellation (NOTE: stable-rewrites)
         e = np.abs(z)
@@ -164,9 +176,11 @@ def _sigmoid_exp(exp: Any) -> Any:
     return kernel
 
 
-#: per activation and kernel name, ``kernel(z, value, divide) -> (value or None, slope)``:
-#: on a block ``z`` of pre-activations (``u = 2z`` for tanh), overwritten; ``divide`` asks
-#: for the slope's reciprocal (NOTE: tanh-slope in symjac.chain_numeric)
+#: per activation and kernel name, ``kernel(z, value, divide, bias=None) -> (value or None,
+#: slope)``: on a block ``z`` of pre-activations (``u = 2z`` for tanh), overwritten;
+#: ``divide`` asks for the slope's reciprocal (NOTE: tanh-slope in symjac.chain_numeric);
+#: ``bias``, a column ``(rows, 1)`` for a 2-D block, is added to ``z`` first (the compiled
+#: kernels add it inside their loop, which saves the chain a pass over each block)
 KERNELS: dict[str, dict[str, Any]] = {
     "tanh": {
         "numpy": _tanh_cosh,

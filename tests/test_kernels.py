@@ -190,3 +190,27 @@ def test_matmul_leaves_arrays_torch_cannot_share_to_numpy(monkeypatch):
     for b in (frozen, flipped, extended, single):
         np.testing.assert_array_equal(kernels.matmul(w, b), w @ b)
     assert kernels.matmul_choices() == {}  # none of them was timed
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["tanh", "sigmoid"])
+def test_a_bias_is_added_as_the_chain_would_add_it(kind, dtype):
+    # the compiled kernels add the bias inside their loop: bit for bit z + b first
+    rng = np.random.default_rng(4)
+    z = rng.uniform(-4, 4, (5, 37)).astype(dtype)
+    b = rng.uniform(-1, 1, (5, 1)).astype(dtype)
+    for name in kernels.available_kernels():
+        fn = kernels.KERNELS[kind][name]
+        for value, divide in ((True, False), (True, True), (False, False)):
+            got_v, got_s = fn(z.copy(), value, divide, b)
+            want_v, want_s = fn(z + b, value, divide)
+            np.testing.assert_array_equal(got_s, want_s, err_msg=name)
+            if value:
+                np.testing.assert_array_equal(got_v, want_v, err_msg=name)
+
+
+def test_a_bias_of_the_wrong_length_is_refused():
+    if "compiled" not in kernels.available_kernels():
+        pytest.skip(f"no compiled kernels here: {kernels.compiled_unavailable_reason()}")
+    with pytest.raises(ValueError, match=r"a bias of 3 values for a block of shape \(5, 4\)"):
+        kernels.KERNELS["tanh"]["compiled"](np.zeros((5, 4)), True, False, np.zeros((3, 1)))
