@@ -22,9 +22,9 @@ from symjac.kernels import activation_kind, elementwise_acts, kernel_labels
 
 __all__ = ["TorchChain"]
 
-#: float32 CPU tensors with more coordinates than this are computed in float32: from 16
-#: points up the float32 chain measured faster (1.4-2.6x at 1000 points of [4, 32 x 4, 1]
-#: and [16 x 5]); below, both cost the per-call overhead, and float64 rounds better
+#: float32 CPU tensors with more coordinates than this are computed in float32: the float32
+#: chain measured no slower from 16 points and 1.5-2.6x faster at 1000 (A, B and C of
+#: benchmarks/run.py); below, both cost the per-call overhead, and float64 rounds better
 _F32_NUMPY = 256
 
 

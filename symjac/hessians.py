@@ -253,9 +253,9 @@ class NetworkHessianFunction:
         self._numpy_twin = NetworkHessianFunction(net, "numpy") if backend == "torch" else None
         # points per block: each stage carries (width, n + n (n + 1) / 2, points) numbers;
         # about 80 000 of them (640 kB in float64) keep a block's passes in the caches.
-        # Measured against 40 000 and 160 000 on an AVX2 core (N = 1e4): 1.1-1.3x faster
-        # than the smaller blocks (per-block costs), and 160 000 fell off a cliff, 2.6x
-        # slower, for 64 and 128 wide layers
+        # Measured against 40 000 and 160 000 on an AVX2 core (N = 1e4, four networks):
+        # 1.04-1.34x faster than the smaller blocks (per-block costs), while 160 000 fell
+        # off a cliff, 2.4-2.6x slower, for 64 and 128 wide layers
         n = self.n_in
         widest = max([n, *(W.shape[0] for W, _, _, _ in self._layers)])
         self._block = max(64, 80_000 // (widest * (n + n * (n + 1) // 2)))
