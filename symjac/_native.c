@@ -170,19 +170,6 @@ SYMJAC_INLINE void f64_tanh_loop(double *restrict u, double *restrict slope, ptr
     }
 }
 
-SYMJAC_INLINE void f64_tanh_rows(double *restrict u, double *restrict slope, ptrdiff_t rows,
-                                 ptrdiff_t cols, const double *restrict bias, const int value,
-                                 const int divide) {
-    SYMJAC_ROWS(f64_tanh_loop, u, slope, rows, cols, bias, -0.0, value, divide);
-}
-
-/* u (rows x cols values of 2z, plus 2b per row) -> tanh(z) in place when ``value``; slope
- * gets sech(z)**2 or, with ``divide``, cosh(z)**2 */
-void symjac_tanh_f64(double *restrict u, double *restrict slope, ptrdiff_t rows,
-                     ptrdiff_t cols, const double *restrict bias, int value, int divide) {
-    SYMJAC_VARIANTS(f64_tanh_rows, value, divide, u, slope, rows, cols, bias);
-}
-
 SYMJAC_INLINE void f64_sigmoid_loop(double *restrict z, double *restrict slope, ptrdiff_t n,
                                     double b, const int value, const int divide) {
     (void)divide;
@@ -207,19 +194,6 @@ SYMJAC_INLINE void f64_sigmoid_loop(double *restrict z, double *restrict slope, 
             }
         }
     }
-}
-
-SYMJAC_INLINE void f64_sigmoid_rows(double *restrict z, double *restrict slope, ptrdiff_t rows,
-                                    ptrdiff_t cols, const double *restrict bias,
-                                    const int value, const int divide) {
-    SYMJAC_ROWS(f64_sigmoid_loop, z, slope, rows, cols, bias, -0.0, value, divide);
-}
-
-/* z (rows x cols values, plus b per row) -> sigmoid(z) in place when ``value``; slope
- * gets sigmoid'(z) */
-void symjac_sigmoid_f64(double *restrict z, double *restrict slope, ptrdiff_t rows,
-                        ptrdiff_t cols, const double *restrict bias, int value) {
-    SYMJAC_VARIANTS(f64_sigmoid_rows, value, 0, z, slope, rows, cols, bias);
 }
 
 /* -- float32: the same forms in single precision -------------------------------------- */
@@ -266,17 +240,6 @@ SYMJAC_INLINE void f32_tanh_loop(float *restrict u, float *restrict slope, ptrdi
     }
 }
 
-SYMJAC_INLINE void f32_tanh_rows(float *restrict u, float *restrict slope, ptrdiff_t rows,
-                                 ptrdiff_t cols, const float *restrict bias, const int value,
-                                 const int divide) {
-    SYMJAC_ROWS(f32_tanh_loop, u, slope, rows, cols, bias, -0.0f, value, divide);
-}
-
-void symjac_tanh_f32(float *restrict u, float *restrict slope, ptrdiff_t rows, ptrdiff_t cols,
-                     const float *restrict bias, int value, int divide) {
-    SYMJAC_VARIANTS(f32_tanh_rows, value, divide, u, slope, rows, cols, bias);
-}
-
 SYMJAC_INLINE void f32_sigmoid_loop(float *restrict z, float *restrict slope, ptrdiff_t n,
                                     float b, const int value, const int divide) {
     (void)divide;
@@ -291,16 +254,31 @@ SYMJAC_INLINE void f32_sigmoid_loop(float *restrict z, float *restrict slope, pt
     }
 }
 
-SYMJAC_INLINE void f32_sigmoid_rows(float *restrict z, float *restrict slope, ptrdiff_t rows,
-                                    ptrdiff_t cols, const float *restrict bias,
-                                    const int value, const int divide) {
-    SYMJAC_ROWS(f32_sigmoid_loop, z, slope, rows, cols, bias, -0.0f, value, divide);
-}
+/* The exported kernels, one per activation and type, over (rows, cols) blocks:
+ * symjac_tanh_*(u, slope, rows, cols, bias, value, divide): u (values of 2z, plus 2b per
+ * row) -> tanh(z) in place when ``value``; slope gets sech(z)**2 or, with ``divide``,
+ * cosh(z)**2. symjac_sigmoid_*(z, slope, rows, cols, bias, value): z (plus b per row) ->
+ * sigmoid(z) in place when ``value``; slope gets sigmoid'(z) */
+#define SYMJAC_EXPORT(name, T, loop, zero, has_divide)                                      \
+    SYMJAC_INLINE void name##_rows(T *restrict x, T *restrict slope, ptrdiff_t rows,          \
+                                   ptrdiff_t cols, const T *restrict bias, const int value,   \
+                                   const int divide) {                                        \
+        SYMJAC_ROWS(loop, x, slope, rows, cols, bias, zero, value, divide);                  \
+    }                                                                                      \
+    void name(T *restrict x, T *restrict slope, ptrdiff_t rows, ptrdiff_t cols,               \
+              const T *restrict bias, int value SYMJAC_DIVIDE_ARG_##has_divide) {             \
+        SYMJAC_VARIANTS(name##_rows, value, SYMJAC_DIVIDE_##has_divide, x, slope, rows, cols, \
+                        bias);                                                             \
+    }
+#define SYMJAC_DIVIDE_ARG_1 , int divide
+#define SYMJAC_DIVIDE_ARG_0
+#define SYMJAC_DIVIDE_1 divide
+#define SYMJAC_DIVIDE_0 0
 
-void symjac_sigmoid_f32(float *restrict z, float *restrict slope, ptrdiff_t rows,
-                        ptrdiff_t cols, const float *restrict bias, int value) {
-    SYMJAC_VARIANTS(f32_sigmoid_rows, value, 0, z, slope, rows, cols, bias);
-}
+SYMJAC_EXPORT(symjac_tanh_f64, double, f64_tanh_loop, -0.0, 1)
+SYMJAC_EXPORT(symjac_sigmoid_f64, double, f64_sigmoid_loop, -0.0, 0)
+SYMJAC_EXPORT(symjac_tanh_f32, float, f32_tanh_loop, -0.0f, 1)
+SYMJAC_EXPORT(symjac_sigmoid_f32, float, f32_sigmoid_loop, -0.0f, 0)
 
 /* the interface version symjac/_native.py checks after loading */
 int symjac_native_version(void) { return 2; }
