@@ -37,11 +37,8 @@ J_f at x1 = 1, x2 = 2:
 0
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
+from symjac.cli.check_cmd import cmd_check, compare_shown
+from symjac.cli.demo_cmd import cmd_demo
 from symjac.cli.errors import (
     DEMO_EXIT_CODES,
     EXIT_CODES,
@@ -56,6 +53,7 @@ from symjac.cli.errors import (
 )
 from symjac.cli.jacobian_cmd import cmd_jacobian, jacobian_document, jacobian_text
 from symjac.cli.main import COMMANDS, MAX_MESSAGE, json_safe, main
+from symjac.cli.mlp_cmd import MAX_IDENTITY_WEIGHTS, MAX_MLP_WEIGHTS, cmd_mlp
 from symjac.cli.parser import build_parser
 from symjac.cli.text import (
     MAX_FORMULA,
@@ -134,22 +132,3 @@ __all__ = [
     "value_latex",
     "wrap",
 ]
-
-#: imported on first access (start-up: ``symjac jacobian`` needs none of them)
-_LAZY = {
-    "cmd_check": "symjac.cli.check_cmd",
-    "compare_shown": "symjac.cli.check_cmd",
-    "cmd_demo": "symjac.cli.demo_cmd",
-    "cmd_mlp": "symjac.cli.mlp_cmd",
-    "MAX_IDENTITY_WEIGHTS": "symjac.cli.mlp_cmd",
-    "MAX_MLP_WEIGHTS": "symjac.cli.mlp_cmd",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symjac.cli' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value

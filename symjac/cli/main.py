@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import math
 import os
@@ -31,6 +30,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from symjac.cli.check_cmd import cmd_check
+from symjac.cli.demo_cmd import cmd_demo
 from symjac.cli.errors import (
     EXIT_INTERNAL,
     EXIT_LIMIT,
@@ -41,6 +42,7 @@ from symjac.cli.errors import (
     first_line,
 )
 from symjac.cli.jacobian_cmd import cmd_jacobian
+from symjac.cli.mlp_cmd import cmd_mlp
 from symjac.cli.parser import build_parser
 from symjac.cli.text import Style
 from symjac.exceptions import SymjacError
@@ -119,24 +121,13 @@ def _mute_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-Command = Callable[[argparse.Namespace, Style], tuple[int, dict[str, Any], list[str]]]
-
-
-def _on_first_use(module: str, name: str) -> Command:
-    # start-up: ``symjac jacobian`` imports only its own command module
-    def command(args: argparse.Namespace, style: Style) -> tuple[int, dict[str, Any], list[str]]:
-        fn: Command = getattr(importlib.import_module(module), name)
-        return fn(args, style)
-
-    command.__name__ = command.__qualname__ = name
-    return command
-
-
-COMMANDS: dict[str, Command] = {
-    "demo": _on_first_use("symjac.cli.demo_cmd", "cmd_demo"),
+COMMANDS: dict[
+    str, Callable[[argparse.Namespace, Style], tuple[int, dict[str, Any], list[str]]]
+] = {
+    "demo": cmd_demo,
     "jacobian": cmd_jacobian,
-    "mlp": _on_first_use("symjac.cli.mlp_cmd", "cmd_mlp"),
-    "check": _on_first_use("symjac.cli.check_cmd", "cmd_check"),
+    "mlp": cmd_mlp,
+    "check": cmd_check,
 }
 
 
