@@ -212,7 +212,11 @@ def _rows(z: np.ndarray, bias: np.ndarray | None) -> tuple[int, int, Any]:
     if bias is None:
         return 1, z.size, None
     if z.ndim != 2 or bias.size != z.shape[0]:
-        raise ValueError(f"a bias of {bias.size} values for a block of shape {z.shape}")
+        want = f"{z.shape[0]} values, one per row" if z.ndim == 2 else "a 2-D block"
+        raise ValueError(
+            f"a bias needs {want}; got {bias.size} values for a block of shape {z.shape}: "
+            "pass the layer's bias as a (rows, 1) column, or add it to the block first"
+        )
     b = np.ascontiguousarray(bias, dtype=z.dtype).reshape(-1)
     return z.shape[0], z.shape[1], b
 
@@ -229,6 +233,8 @@ def tanh(
     >>> if library() is not None:
     ...     t, s = tanh(u, True, False)
     ...     assert abs(t[1] - np.tanh(1.0)) < 2e-16 and abs(s[1] - np.cosh(1.0) ** -2) < 2e-16
+    ...     t, _ = tanh(np.zeros((2, 1)), True, False, bias=np.array([[0.0], [2.0]]))
+    ...     assert t[1, 0] == np.tanh(1.0)
     """
     lib = library()
     u = _block(u)

@@ -99,17 +99,11 @@ def _tanh_local(xp: Any, z: Any) -> tuple[Any, Any, Any]:
         # in one pass from u = 2z, without NumPy's tanh (slow on CPUs without AVX-512)
         u = z + z
         t, e = kernel_for("tanh", u.dtype, u.size)(u, True, False)
-    else:
+    else:  # torch: tensors that require grad, or on other devices (no out= for autograd)
         t = xp.tanh(z)
-        # e = exp(-2|z|) in (0, 1]: sech^2 = 4 e / (1 + e)^2, no cancellation (in place:
-        # the arrays are (width, points) and each temporary is a pass over memory)
-        e = abs(z)
-        e *= -2.0
-        e = xp.exp(e, out=e)
-        d = e + 1.0
-        d *= d
-        e *= 4.0
-        e /= d
+        # e = exp(-2|z|) in (0, 1]: sech^2 = 4 e / (1 + e)^2, no cancellation
+        e = xp.exp(-2.0 * abs(z))
+        e = 4.0 * e / (e + 1.0) ** 2
     s2 = t * e
     s2 *= -2.0
     return t, e, s2

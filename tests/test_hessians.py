@@ -261,3 +261,28 @@ def test_network_products() -> None:
     np.testing.assert_allclose(symjac.jvp(net)(X, [[1.0, 0.0]]), J[:, :, 0], rtol=1e-15)
     np.testing.assert_allclose(symjac.vjp(net)(X, [[0.0, 1.0]]), J[:, 1, :], rtol=1e-15)
     assert symjac.hvp(net)(X, [[1.0, 0.0]]).shape == (1, 2, 2)
+
+
+def test_torch_backend_routes_agree():
+    # CPU tensors without grad take the NumPy recursion; tensors that require grad keep
+    # torch operations (and their graph); float32 points get float32 back
+    rng = np.random.default_rng(5)
+    net = symjac.mlp(
+        [3, 6, 5, 2], "tanh", weights=[rng.normal(size=s) for s in ((6, 3), (5, 6), (2, 5))]
+    )
+    points = rng.uniform(-2, 2, (70, 3))
+    want = net.hessian().numeric("numpy")(points)
+    fn = net.hessian().numeric("torch")
+    fast = fn(torch.tensor(points))
+    graph_x = torch.tensor(points, requires_grad=True)
+    graph = fn(graph_x)
+    assert graph.requires_grad and fast.dtype == torch.float64
+    np.testing.assert_allclose(fast.numpy(), want, rtol=0, atol=1e-14 * np.abs(want).max())
+    np.testing.assert_allclose(
+        graph.detach().numpy(), want, rtol=0, atol=1e-13 * np.abs(want).max()
+    )
+    single = fn(torch.tensor(points, dtype=torch.float32))
+    assert single.dtype == torch.float32
+    np.testing.assert_allclose(
+        single.double().numpy(), want, rtol=0, atol=1e-5 * np.abs(want).max()
+    )

@@ -212,5 +212,10 @@ def test_a_bias_is_added_as_the_chain_would_add_it(kind, dtype):
 def test_a_bias_of_the_wrong_length_is_refused():
     if "compiled" not in kernels.available_kernels():
         pytest.skip(f"no compiled kernels here: {kernels.compiled_unavailable_reason()}")
-    with pytest.raises(ValueError, match=r"a bias of 3 values for a block of shape \(5, 4\)"):
-        kernels.KERNELS["tanh"]["compiled"](np.zeros((5, 4)), True, False, np.zeros((3, 1)))
+    tanh = kernels.KERNELS["tanh"]["compiled"]
+    with pytest.raises(
+        ValueError, match=r"needs 5 values, one per row; got 3 values .* shape \(5, 4\)"
+    ):
+        tanh(np.zeros((5, 4)), True, False, np.zeros((3, 1)))
+    with pytest.raises(ValueError, match=r"needs a 2-D block; got 4 values .* shape \(4,\)"):
+        tanh(np.zeros(4), True, False, np.zeros(4))
